@@ -1,0 +1,214 @@
+"""``mer-bench`` command line: run, list, leaderboard build, check-method, compare.
+
+Bad input (unknown names, a scheme that does not fit the dataset, an impossible
+few-shot setting) prints one line ``mer-bench: error: ...`` naming the bad value and the
+valid choices, and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from mer_bench.errors import MerBenchError
+
+
+def _key_values(pairs: list[str], what: str) -> dict:
+    """``["k=v", ...]`` -> {k: v} with v parsed as int, float, bool, None or text."""
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise MerBenchError(f"{what} {pair!r} is not KEY=VALUE")
+        key, value = pair.split("=", 1)
+        out[key.strip().replace("-", "_")] = _parse_value(value.strip())
+    return out
+
+
+def _parse_value(text: str):
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _seeds(args) -> tuple[int, ...]:
+    if args.seeds:
+        try:
+            return tuple(int(s) for s in args.seeds.split(","))
+        except ValueError:
+            raise MerBenchError(f"--seeds {args.seeds!r} is not a comma-separated list of "
+                                f"integers") from None
+    return (args.seed,)
+
+
+def cmd_run(args) -> int:
+    from mer_bench.leaderboard import build, collect, row
+    from mer_bench.runner import RunOptions, run
+    params = _key_values(args.param, "--param")
+    for name in ("n_way", "k_shot", "q_query", "episodes"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)
+    options = RunOptions(
+        method=args.method, protocol=args.protocol, dataset=args.dataset, scheme=args.scheme,
+        preset=args.preset, seeds=_seeds(args), device=args.device, jobs=args.jobs,
+        backend=args.backend, out_dir=Path(args.out), cache_dir=args.cache_dir,
+        resume=args.resume, fresh=args.fresh, protocol_params=params,
+        method_overrides=_key_values(args.set, "--set"),
+        auxiliary={"macro": args.macro_dataset}, progress=not args.quiet)
+    path = run(options)
+    board = build(Path(args.out), Path(args.out) / "LEADERBOARD.md", skip_invalid=True)
+    print(path)
+    mine = [(p, r) for p, r in collect(Path(args.out), skip_invalid=True) if p == path]
+    if mine and not args.quiet:
+        m = mine[0][1]["metrics"]
+        synthetic = " (synthetic data)" if mine[0][1]["synthetic"] else ""
+        print(f"UF1 {m['uf1']:.3f} [{m['ci']['uf1'][0]:.3f}, {m['ci']['uf1'][1]:.3f}]  "
+              f"UAR {m['uar']:.3f} [{m['ci']['uar'][0]:.3f}, {m['ci']['uar'][1]:.3f}]  "
+              f"accuracy {m['accuracy']:.3f}{synthetic}")
+        print(f"leaderboard row in {board}:")
+        print("| " + " | ".join(map(str, row(*mine[0], board.parent))) + " |")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from mer_bench.datasets import dataset_names
+    from mer_bench.method import get_method_class, method_names
+    from mer_bench.protocols import PROTOCOLS
+    from mer_bench.schemes import SCHEMES
+    what = args.what
+    if what in (None, "datasets"):
+        print("datasets:")
+        for name, desc in dataset_names().items():
+            print(f"  {name:16s} {desc}")
+    if what in (None, "protocols"):
+        print("protocols:")
+        for name, cls in PROTOCOLS.items():
+            params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls))
+            summary = (cls.__doc__ or "").strip().splitlines()[0]
+            print(f"  {name:10s} {summary}" + (f" [{params}]" if params else ""))
+    if what in (None, "methods"):
+        print("methods:")
+        for name in method_names():
+            doc = sys.modules[get_method_class(name).__module__].__doc__ or ""
+            print(f"  {name:12s} {doc.strip().splitlines()[0] if doc.strip() else ''}")
+    if what in (None, "schemes"):
+        print("label schemes:")
+        for s in SCHEMES.values():
+            print(f"  {s.name:10s} {', '.join(s.classes)}  (datasets: {', '.join(s.datasets)})")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from mer_bench.leaderboard import build
+    output = Path(args.output) if args.output else Path(args.results) / "LEADERBOARD.md"
+    print(build(Path(args.results), output, skip_invalid=args.skip_invalid))
+    return 0
+
+
+def cmd_check_method(args) -> int:
+    from mer_bench.checks import check_method, resolve
+    failed = 0
+    for cls in resolve(args.target):
+        print(f"{cls.name}:")
+        for check in check_method(cls):
+            print(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}"
+                  + (f": {check.detail}" if check.detail else ""))
+            failed += not check.ok
+    return 1 if failed else 0
+
+
+def cmd_compare(args) -> int:
+    from tabulate import tabulate
+
+    from mer_bench.leaderboard import HEADERS, collect, row
+    results = [(p, r) for p, r in collect(Path(args.results), skip_invalid=True)
+               if r["method"]["name"] in args.methods and r["protocol"]["name"] == args.protocol
+               and (args.dataset is None or r.get("dataset") == args.dataset)]
+    if not results:
+        raise MerBenchError(f"no verified results for {args.methods} under protocol "
+                            f"{args.protocol!r} in {args.results}")
+    results.sort(key=lambda pr: -pr[1]["metrics"]["uf1"])
+    print(tabulate([row(p, r, Path(args.results)) for p, r in results], HEADERS, tablefmt="github"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mer-bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one method under one protocol and write a result file")
+    run.add_argument("--method", required=True, help="a registered method (mer-bench list methods)")
+    run.add_argument("--protocol", required=True, help="loso, kfold5, holdout, cde or fewshot")
+    run.add_argument("--dataset", help="dataset (default: synth-casme2; synth-megc2019 for cde)")
+    run.add_argument("--scheme", help="label scheme (default: the dataset's)")
+    run.add_argument("--preset", default="paper", help="paper, fast or smoke (default paper)")
+    run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    run.add_argument("--seeds", help="several seeds, comma-separated (overrides --seed)")
+    run.add_argument("--jobs", type=int, default=1, help="parallel folds (default 1)")
+    run.add_argument("--backend", default="loky", help="joblib backend (default loky)")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    run.add_argument("--out", default="results", help="result folder (default results/)")
+    run.add_argument("--cache-dir", type=Path, help="feature cache (default ~/.cache/mer-bench)")
+    resume = run.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    resume.add_argument("--fresh", action="store_true", help="discard an interrupted run's folds")
+    run.add_argument("--param", "-P", action="append", metavar="KEY=VALUE",
+                     help="protocol parameter, e.g. -P repeats=10")
+    run.add_argument("--set", "-S", action="append", metavar="KEY=VALUE",
+                     help="method config override, e.g. -S C=0.1")
+    run.add_argument("--n-way", type=int, help="fewshot: classes per episode")
+    run.add_argument("--k-shot", type=int, help="fewshot: support clips per class")
+    run.add_argument("--q-query", type=int, help="fewshot: query clips per class")
+    run.add_argument("--episodes", type=int, help="fewshot: evaluation episodes")
+    run.add_argument("--macro-dataset", default="synth-ckplus",
+                     help="auxiliary macro-expression dataset (default synth-ckplus)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="list datasets, protocols, methods and label schemes")
+    lst.add_argument("what", nargs="?", choices=["datasets", "protocols", "methods", "schemes"])
+    lst.set_defaults(func=cmd_list)
+
+    board = sub.add_parser("leaderboard", help="leaderboard commands")
+    board_sub = board.add_subparsers(dest="action", required=True)
+    build = board_sub.add_parser("build", help="verify result files and write the markdown table")
+    build.add_argument("--results", default="results", help="folder of result files (default results/)")
+    build.add_argument("--output", help="markdown file (default RESULTS/LEADERBOARD.md)")
+    build.add_argument("--skip-invalid", action="store_true",
+                       help="skip (with a warning) files whose metrics do not match")
+    build.set_defaults(func=cmd_leaderboard)
+
+    check = sub.add_parser("check-method", help="run the adapter contract checks")
+    check.add_argument("target", help="registered method name or path to a .py adapter file")
+    check.set_defaults(func=cmd_check_method)
+
+    compare = sub.add_parser("compare", help="compare methods' verified results")
+    compare.add_argument("methods", nargs="+")
+    compare.add_argument("--protocol", required=True)
+    compare.add_argument("--dataset")
+    compare.add_argument("--results", default="results")
+    compare.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MerBenchError as err:
+        message = str(err)
+        print(f"mer-bench: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

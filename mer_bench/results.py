@@ -1,0 +1,121 @@
+"""Result files (schema ``mer-bench/result/v1``): writing, reading, verifying.
+
+A result is plain JSON. Top-level keys: schema, run_id, method {name, preset, config,
+config_hash, inputs}, protocol {name, version, params}, datasets, dataset, synthetic,
+label_scheme {name, classes}, seeds, folds, predictions [{sample_id, dataset, subject,
+fold, seed, y_true, y_pred, scores?, episode?}], metrics {accuracy, uf1, uar,
+per_class, confusion, ci {metric: [lo, hi]}, ci_method, per_subject?, per_dataset?,
+per_seed?, seed_spread?, sd?, n_repeats?}, timing, environment, created.
+``y_true``/``y_pred`` index ``label_scheme.classes``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from mer_bench.cache import atomic_write_bytes
+from mer_bench.errors import MerBenchError
+
+RESULT_SCHEMA = "mer-bench/result/v1"
+REQUIRED_KEYS = ("schema", "method", "protocol", "datasets", "synthetic", "label_scheme", "seeds",
+                 "predictions", "metrics", "timing", "environment", "created")
+PREDICTION_KEYS = ("sample_id", "dataset", "subject", "fold", "seed", "y_true", "y_pred")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomic JSON write (temporary file + rename)."""
+    atomic_write_bytes(Path(path), json.dumps(data, indent=1, sort_keys=False).encode())
+
+
+def environment() -> dict:
+    """Package versions, git commit (when run from a checkout), CPU, GPU, Python."""
+    versions = {}
+    for name in ("mer-bench", "numpy", "pandas", "scikit-learn", "scipy", "torch",
+                 "opencv-contrib-python-headless", "joblib"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    import torch
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "gpu": gpu, "packages": versions, "git_commit": commit}
+
+
+def load_result(path: Path) -> dict:
+    """Read and shape-check a result file; errors name the file and the key at fault."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise MerBenchError(f"{path}: not a readable JSON result ({err})") from None
+    if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
+        raise MerBenchError(f"{path}: schema is not {RESULT_SCHEMA!r}")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise MerBenchError(f"{path}: missing keys {missing}")
+    for i, p in enumerate(data["predictions"]):
+        absent = [k for k in PREDICTION_KEYS if k not in p]
+        if absent:
+            raise MerBenchError(f"{path}: prediction {i} lacks {absent}")
+    return data
+
+
+def predictions_frame(result: dict) -> pd.DataFrame:
+    frame = pd.DataFrame(result["predictions"])
+    if "episode" not in frame:
+        frame["episode"] = None
+    return frame
+
+
+def recompute_metrics(result: dict) -> dict:
+    """The metrics block recomputed from the stored predictions with the stored protocol."""
+    from mer_bench.protocols import get_protocol
+    protocol = get_protocol(result["protocol"]["name"], **result["protocol"]["params"])
+    return protocol.summarize(predictions_frame(result), tuple(result["label_scheme"]["classes"]))
+
+
+def mismatches(stored: object, fresh: object, where: str = "metrics", tol: float = 1e-9) -> list[str]:
+    """Paths where two JSON-like values differ (floats compared with ``tol``)."""
+    if isinstance(fresh, dict):
+        if not isinstance(stored, dict):
+            return [where]
+        keys = set(stored) | set(fresh)
+        return [m for k in sorted(keys, key=str)
+                for m in mismatches(stored.get(k), fresh.get(k), f"{where}.{k}", tol)]
+    if isinstance(fresh, (list, tuple)):
+        if not isinstance(stored, (list, tuple)) or len(stored) != len(fresh):
+            return [where]
+        return [m for i, (a, b) in enumerate(zip(stored, fresh))
+                for m in mismatches(a, b, f"{where}[{i}]", tol)]
+    if isinstance(fresh, float) or isinstance(stored, float):
+        if stored is None or fresh is None:
+            return [] if stored is fresh else [where]
+        ok = math.isclose(float(stored), float(fresh), rel_tol=tol, abs_tol=tol)
+        return [] if ok else [where]
+    return [] if stored == fresh else [where]
+
+
+def verify_result(result: dict) -> list[str]:
+    """Problems found recomputing the metrics from the predictions (empty = verified)."""
+    classes = result["label_scheme"]["classes"]
+    bad = [i for i, p in enumerate(result["predictions"])
+           if not (0 <= p["y_true"] < len(classes) and 0 <= p["y_pred"] < len(classes))]
+    if bad:
+        return [f"predictions {bad[:5]} have class indices outside 0..{len(classes) - 1}"]
+    fresh = json.loads(json.dumps(recompute_metrics(result)))
+    diff = mismatches(result["metrics"], fresh)
+    return [f"{d} does not match the stored predictions" for d in diff[:10]]

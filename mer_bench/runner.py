@@ -1,0 +1,392 @@
+"""The runner: dataset -> scheme -> features (cached) -> folds (parallel) -> result file.
+
+Each training group (one fold, or all few-shot episodes of a seed, which share one fit)
+is a task. Tasks fan out with joblib (``loky`` processes by default; any joblib backend
+by name, e.g. ``dask`` or ``ray`` once their joblib integration is installed and
+registered). Every finished task is written at once to
+``<out>/.partial/<run-id>/`` so an interrupted run continues with ``resume=True``;
+the partial folder is removed only after the result file is written.
+
+Timing per task: fit seconds (wall clock, CUDA synchronized); inference throughput in
+samples/s as the median of ``TIMING_REPEATS`` timed ``predict`` calls on the task's
+first test fold after one warm-up call (CUDA synchronized); batch size = that fold's
+size; parameter count and parameter bytes; peak memory (CUDA: peak allocated; CPU: the
+worker process's peak resident set size); device name, thread count, dtype.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from joblib import Parallel, delayed, parallel_config
+from tqdm.auto import tqdm
+
+from mer_bench.cache import FeatureCache, default_cache_dir
+from mer_bench.datasets import Dataset, load_dataset
+from mer_bench.errors import MerBenchError
+from mer_bench.features import FeatureSpec
+from mer_bench.method import Method, Prediction, RunContext, build_method
+from mer_bench.protocols import Fold, Protocol, get_protocol
+from mer_bench.results import RESULT_SCHEMA, environment, write_json
+from mer_bench.samples import SampleSet
+from mer_bench.schemes import get_scheme
+
+TIMING_REPEATS = 3
+
+
+@dataclass
+class RunOptions:
+    """Everything ``mer-bench run`` takes. ``dataset=None`` uses the protocol's default
+    (``synth-casme2``, or ``synth-megc2019`` for ``cde``); ``scheme=None`` the dataset's."""
+
+    method: str
+    protocol: str
+    dataset: str | None = None
+    scheme: str | None = None
+    preset: str = "paper"
+    seeds: tuple[int, ...] = (0,)
+    device: str = "auto"
+    jobs: int = 1
+    backend: str = "loky"
+    out_dir: Path = Path("results")
+    cache_dir: Path | None = None
+    resume: bool = False
+    fresh: bool = False
+    protocol_params: dict = field(default_factory=dict)
+    method_overrides: dict = field(default_factory=dict)
+    auxiliary: dict = field(default_factory=lambda: {"macro": "synth-ckplus"})
+    data_seed: int = 0
+    progress: bool = True
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise MerBenchError(f"unknown device {device!r}; choose from auto, cpu, cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MerBenchError(f"device {device!r} asked for but torch sees no CUDA GPU")
+    return device
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"CPU: {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    import platform
+    return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+@dataclass
+class AuxiliaryLoader:
+    """Picklable loader for ``RunContext.auxiliary``: the named dataset under its default
+    scheme, with the method's inputs materialized through the feature cache."""
+
+    datasets: dict
+    specs: tuple[FeatureSpec, ...]
+    cache_root: Path | None
+    data_seed: int
+
+    def __call__(self, kind: str) -> SampleSet:
+        if kind not in self.datasets:
+            raise MerBenchError(f"no auxiliary dataset {kind!r}; configured: {list(self.datasets)}")
+        dataset = load_dataset(self.datasets[kind], data_seed=self.data_seed)
+        rows = get_scheme(None, dataset.name).apply(dataset.samples)
+        cache = FeatureCache(self.cache_root)
+        feats = tuple(cache.materialize(dataset, rows, s, progress=False) for s in self.specs)
+        classes = get_scheme(None, dataset.name).classes
+        return SampleSet.build(rows, feats, classes, hide_labels=False)
+
+
+@dataclass
+class Task:
+    """One fit and the folds it predicts."""
+
+    seed: int
+    group: str
+    folds: list[Fold]
+
+    @property
+    def key(self) -> str:
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in self.group)
+        return f"seed{self.seed}-{safe}"
+
+
+def run(options: RunOptions) -> Path:
+    """Run one benchmark and write its result file; returns the file's path."""
+    protocol = get_protocol(options.protocol, **options.protocol_params)
+    dataset_name = options.dataset or protocol.default_dataset
+    protocol.check_dataset(dataset_name)
+    dataset = load_dataset(dataset_name, data_seed=options.data_seed)
+    scheme = get_scheme(options.scheme, dataset.name)
+    samples = scheme.apply(dataset.samples)
+    if samples.empty:
+        raise MerBenchError(f"scheme {scheme.name!r} keeps no clips of {dataset.name!r}")
+    device = resolve_device(options.device)
+    method = build_method(options.method, options.preset, **options.method_overrides)
+    identity = {
+        "method": method.name, "config": method.config.to_dict(), "preset": options.preset,
+        "protocol": protocol.identity(), "dataset": dataset.name,
+        "fingerprint": dataset.fingerprint, "scheme": scheme.name, "seeds": list(options.seeds),
+    }
+    run_hash = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    run_id = f"{method.name}__{protocol.name}__{dataset.name}__{scheme.name}__{options.preset}__{run_hash[:8]}"
+    partial_dir = Path(options.out_dir) / ".partial" / run_id
+    done = _prepare_partial(partial_dir, run_hash, options)
+
+    tasks = _make_tasks(protocol, samples, options.seeds)
+    todo = [t for t in tasks if t.key not in done]
+    cache_root = options.cache_dir if options.cache_dir is not None else default_cache_dir()
+    cache = FeatureCache(cache_root)
+    features = tuple(cache.materialize(dataset, samples, spec, n_jobs=options.jobs,
+                                       progress=options.progress) for spec in method.input_specs)
+    aux = AuxiliaryLoader(options.auxiliary, method.input_specs, cache_root, options.data_seed)
+    worker = TaskWorker(options.method, options.preset, options.method_overrides, samples,
+                        features, scheme.classes, device, aux,
+                        Path(cache_root) / "artifacts", options.jobs)
+    _execute(worker, todo, partial_dir, run_hash, done, options)
+
+    outputs = [done[t.key] for t in tasks]
+    result = _assemble(outputs, protocol, method, dataset, scheme, options, device, run_id, tasks)
+    path = Path(options.out_dir) / f"{run_id}.json"
+    write_json(path, result)
+    shutil.rmtree(partial_dir, ignore_errors=True)
+    return path
+
+
+def _prepare_partial(partial_dir: Path, run_hash: str, options: RunOptions) -> dict:
+    """Finished task outputs of an earlier interrupted run of the same identity."""
+    files = sorted(partial_dir.glob("*.json")) if partial_dir.exists() else []
+    if files and options.fresh:
+        shutil.rmtree(partial_dir)
+        return {}
+    if files and not options.resume:
+        raise MerBenchError(f"{len(files)} finished folds of this run are in {partial_dir}; pass "
+                            f"--resume to continue it or --fresh to discard them")
+    done = {}
+    for f in files:
+        try:
+            record = json.loads(f.read_text())
+        except (json.JSONDecodeError, OSError):
+            continue  # a torn or unreadable fold is recomputed
+        if record.get("run_hash") == run_hash:
+            done[record["key"]] = record
+    return done
+
+
+def _make_tasks(protocol: Protocol, samples: pd.DataFrame, seeds: tuple[int, ...]) -> list[Task]:
+    tasks: list[Task] = []
+    for seed in seeds:
+        by_group: dict[str, Task] = {}
+        for fold in protocol.folds(samples, seed):
+            task = by_group.setdefault(fold.train_group, Task(seed, fold.train_group, []))
+            task.folds.append(fold)
+        tasks.extend(by_group.values())
+    return tasks
+
+
+def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash: str,
+             done: dict, options: RunOptions) -> None:
+    if not todo:
+        return
+    partial_dir.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(todo), desc=f"{options.method} folds", unit="fold",
+               disable=not options.progress)
+    try:
+        with parallel_config(backend=options.backend, n_jobs=options.jobs):
+            results = Parallel(return_as="generator_unordered")(delayed(worker)(t) for t in todo)
+            for task, record in results:
+                record |= {"run_hash": run_hash, "key": task.key}
+                write_json(partial_dir / f"{task.key}.json", record)
+                done[task.key] = record
+                bar.update()
+    except MerBenchError:
+        raise
+    except Exception as err:
+        raise RuntimeError(f"a fold failed ({type(err).__name__}: {err}); {len(done)} finished "
+                           f"folds are kept in {partial_dir}; rerun with --resume") from err
+    finally:
+        bar.close()
+
+
+@dataclass
+class TaskWorker:
+    """Fits a fresh method for one task and predicts its folds (runs in a worker)."""
+
+    method: str
+    preset: str
+    overrides: dict
+    samples: pd.DataFrame
+    features: tuple[np.ndarray, ...]
+    classes: tuple[str, ...]
+    device: str
+    auxiliary: AuxiliaryLoader
+    artifact_dir: Path
+    jobs: int
+
+    def __call__(self, task: Task) -> tuple[Task, dict]:
+        if self.jobs > 1:
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.jobs))
+        position = {sid: i for i, sid in enumerate(self.samples["sample_id"])}
+        method = build_method(self.method, self.preset, **self.overrides)
+        with tempfile.TemporaryDirectory(prefix="mer-bench-") as scratch:
+            ctx = RunContext(self.device, task.seed, self.preset, Path(scratch), self.auxiliary,
+                             self.artifact_dir)
+            train = self._set([position[s] for s in task.folds[0].train_ids], hide=False)
+            if self.device.startswith("cuda"):
+                torch.cuda.reset_peak_memory_stats()
+            start = time.perf_counter()
+            method.fit(train, ctx)
+            _sync(self.device)
+            fit_seconds = time.perf_counter() - start
+            records, throughput = [], None
+            for k, fold in enumerate(task.folds):
+                test = self._set([position[s] for s in fold.test_ids], hide=True)
+                support = (None if fold.support_ids is None else
+                           self._set([position[s] for s in fold.support_ids], hide=False))
+                if k == 0:
+                    prediction, throughput = _timed_predict(method, test, support, self.device)
+                else:
+                    prediction = method.predict(test, support)
+                _check_prediction(method, prediction, len(test), len(self.classes))
+                records += _prediction_records(fold, task.seed, self.samples,
+                                               [position[s] for s in fold.test_ids], prediction)
+        timing = {
+            "fit_seconds": fit_seconds, "predict_samples_per_s": throughput,
+            "batch_size": len(task.folds[0].test_ids), "n_train": len(train),
+            "params": method.parameter_count(), "model_bytes": method.model_bytes(),
+            "peak_memory_bytes": _peak_memory(self.device), "device": self.device,
+            "threads": torch.get_num_threads(), "dtype": "float32",
+        }
+        return task, {"seed": task.seed, "group": task.group, "predictions": records,
+                      "timing": timing}
+
+    def _set(self, index: list[int], hide: bool) -> SampleSet:
+        rows = self.samples.iloc[index]
+        return SampleSet.build(rows, tuple(f[index] for f in self.features), self.classes, hide)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _timed_predict(method: Method, test: SampleSet, support: SampleSet | None,
+                   device: str) -> tuple[Prediction, float]:
+    """The prediction for ``test`` and the median samples/s over TIMING_REPEATS calls
+    after one warm-up call."""
+    method.predict(test, support)
+    _sync(device)
+    times, prediction = [], None
+    for _ in range(TIMING_REPEATS):
+        start = time.perf_counter()
+        out = method.predict(test, support)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+        if prediction is None:
+            prediction = out
+    return prediction, len(test) / max(float(np.median(times)), 1e-9)
+
+
+def _check_prediction(method: Method, prediction: Prediction, n: int, n_classes: int) -> None:
+    labels = np.asarray(prediction.labels)
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise MerBenchError(f"method {method.name!r} returned labels of shape {labels.shape} "
+                            f"dtype {labels.dtype}; expected ({n},) integers")
+    if n and (labels.min() < 0 or labels.max() >= n_classes):
+        raise MerBenchError(f"method {method.name!r} returned class indices outside 0..{n_classes - 1}")
+    if prediction.scores is not None and np.shape(prediction.scores) != (n, n_classes):
+        raise MerBenchError(f"method {method.name!r} returned scores of shape "
+                            f"{np.shape(prediction.scores)}; expected ({n}, {n_classes})")
+
+
+def _prediction_records(fold: Fold, seed: int, samples: pd.DataFrame, index: list[int],
+                        prediction: Prediction) -> list[dict]:
+    rows = samples.iloc[index]
+    records = []
+    for k, (_, row) in enumerate(rows.iterrows()):
+        record = {"sample_id": row["sample_id"], "dataset": row["dataset"],
+                  "subject": row["subject"], "fold": fold.name, "seed": seed,
+                  "y_true": int(row["label"]), "y_pred": int(prediction.labels[k])}
+        if prediction.scores is not None:
+            record["scores"] = [float(v) if np.isfinite(v) else None for v in prediction.scores[k]]
+        if fold.episode is not None:
+            record["episode"] = fold.episode
+        records.append(record)
+    return records
+
+
+def _peak_memory(device: str) -> int:
+    if device.startswith("cuda"):
+        return int(torch.cuda.max_memory_allocated())
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale)
+
+
+def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: Dataset,
+              scheme, options: RunOptions, device: str, run_id: str, tasks: list[Task]) -> dict:
+    predictions = [p for o in outputs for p in o["predictions"]]
+    frame = pd.DataFrame(predictions)
+    if "episode" not in frame:
+        frame["episode"] = None
+    metrics = protocol.summarize(frame, scheme.classes)
+    timings = [o["timing"] for o in outputs]
+    throughput = [t["predict_samples_per_s"] for t in timings if t["predict_samples_per_s"]]
+    return {
+        "schema": RESULT_SCHEMA,
+        "run_id": run_id,
+        "method": {"name": method.name, "preset": options.preset, "config": method.config.to_dict(),
+                   "config_hash": method.config.hash,
+                   "inputs": [s.to_json() for s in method.input_specs]},
+        "protocol": {"name": protocol.name, "version": protocol.version, "params": protocol.params()},
+        "datasets": sorted(frame["dataset"].unique().tolist()),
+        "dataset": dataset.name,
+        "synthetic": dataset.synthetic,
+        "label_scheme": {"name": scheme.name, "classes": list(scheme.classes)},
+        "seeds": list(options.seeds),
+        "folds": _fold_table(tasks),
+        "predictions": predictions,
+        "metrics": metrics,
+        "timing": {
+            "fit_seconds": float(np.mean([t["fit_seconds"] for t in timings])),
+            "fit_seconds_total": float(np.sum([t["fit_seconds"] for t in timings])),
+            "predict_samples_per_s": float(np.median(throughput)) if throughput else None,
+            "params": int(np.median([t["params"] for t in timings])),
+            "model_bytes": int(np.median([t["model_bytes"] for t in timings])),
+            "peak_memory_bytes": int(max(t["peak_memory_bytes"] for t in timings)),
+            "device": device_name(device),
+            "per_task": [{"seed": o["seed"], "group": o["group"], **o["timing"]} for o in outputs],
+        },
+        "environment": environment(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _fold_table(tasks: list[Task]) -> list[dict]:
+    """Per task: the subjects it tested (few-shot: the held-out subjects its episodes
+    drew from), the number of training and test clips."""
+    table = []
+    for task in tasks:
+        tested = {sid for f in task.folds for sid in f.test_ids + (f.support_ids or ())}
+        table.append({"seed": task.seed, "fold": task.group,
+                      "test_subjects": sorted({sid.rsplit("/", 1)[0] for sid in tested}),
+                      "n_train": len(task.folds[0].train_ids), "n_test": len(tested)})
+    return table
+

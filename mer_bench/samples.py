@@ -1,0 +1,144 @@
+"""The sample table: one row per clip, validated; and ``SampleSet``, what methods see.
+
+Columns (DESIGN.md "Data model"): sample_id, dataset, subject, clip, emotion, aus, onset,
+apex, offset, fps, n_frames, kind. ``apex`` is a nullable integer (``pd.NA`` where the
+dataset has no apex annotation, e.g. SMIC). Frame indices are positions inside the
+clip, 0-based: ``0 <= onset <= apex <= offset < n_frames``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mer_bench.errors import MerBenchError
+
+COLUMNS = ("sample_id", "dataset", "subject", "clip", "emotion", "aus", "onset", "apex",
+           "offset", "fps", "n_frames", "kind")
+HIDDEN_ON_TEST = ("emotion", "aus", "label")
+"""Columns a test set does not show: the label and annotations that encode it."""
+
+KNOWN_EMOTIONS = frozenset({
+    "happiness", "disgust", "repression", "surprise", "others", "other", "fear", "sadness",
+    "anger", "contempt", "tense", "negative", "positive", "neutral",
+})
+
+
+def normalize_emotion(raw: object) -> str:
+    """Official label spellings -> lowercase names (``Happiness`` -> ``happiness``,
+    CK+ ``happy`` -> ``happiness``, CAS(ME)^2 typo ``happyiness`` -> ``happiness``)."""
+    text = str(raw).strip().lower()
+    return {"happy": "happiness", "happyiness": "happiness", "sad": "sadness",
+            "angry": "anger"}.get(text, text)
+
+
+def validate_samples(table: pd.DataFrame, source: str = "sample table") -> pd.DataFrame:
+    """Check a sample table and return it with canonical dtypes.
+
+    Raises ``MerBenchError`` naming ``source`` and the offending rows for: missing
+    columns, duplicate sample ids, unknown emotion strings, frame indices out of order
+    (apex outside [onset, offset], offset past the clip end).
+    """
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise MerBenchError(f"{source}: missing columns {missing}; expected {list(COLUMNS)}")
+    table = table.copy()
+    dup = table["sample_id"][table["sample_id"].duplicated()]
+    if len(dup):
+        raise MerBenchError(f"{source}: duplicate sample ids {sorted(set(dup))[:5]}")
+    unknown = sorted(set(table["emotion"]) - KNOWN_EMOTIONS)
+    if unknown:
+        rows = table.index[table["emotion"].isin(unknown)].tolist()[:5]
+        raise MerBenchError(f"{source}: unknown emotion strings {unknown} (rows {rows}); "
+                            f"known: {sorted(KNOWN_EMOTIONS)}")
+    for col in ("onset", "offset", "n_frames"):
+        table[col] = table[col].astype(np.int64)
+    table["apex"] = table["apex"].astype("Int64")
+    apex = table["apex"]
+    bad = table.index[(apex.notna() & ((apex < table["onset"]) | (apex > table["offset"])))
+                      .fillna(False).to_numpy(bool)]
+    if len(bad):
+        ids = table.loc[bad, "sample_id"].tolist()[:5]
+        raise MerBenchError(f"{source}: apex outside [onset, offset] for {ids}")
+    bad = table.index[(table["onset"] < 0) | (table["offset"] < table["onset"])
+                      | (table["offset"] >= table["n_frames"])]
+    if len(bad):
+        ids = table.loc[bad, "sample_id"].tolist()[:5]
+        raise MerBenchError(f"{source}: frame range not inside the clip for {ids}")
+    return table.reset_index(drop=True)
+
+
+def key_frame(row: pd.Series) -> int:
+    """The apex frame, or the middle of [onset, offset] where the apex is not annotated
+    (what MCNet and most SMIC work do)."""
+    if pd.isna(row["apex"]):
+        return int((row["onset"] + row["offset"]) // 2)
+    return int(row["apex"])
+
+
+class LabelsHidden(PermissionError):
+    """Raised when a method reads the labels of a test set."""
+
+
+@dataclass
+class SampleSet:
+    """What a method sees: rows, their features, and (for train/support) labels.
+
+    ``features`` is aligned with the method's ``inputs``: one array per ``FeatureSpec``,
+    each of shape (n, ...) with float32 values. ``x`` is the first (or only) one. A test
+    set is built with ``hide_labels=True``: its rows lack the columns in
+    ``HIDDEN_ON_TEST`` and reading ``labels`` raises ``LabelsHidden`` (and is recorded in
+    ``label_reads``, so a contract check sees an access even if it was swallowed).
+    """
+
+    rows: pd.DataFrame
+    features: tuple[np.ndarray, ...]
+    classes: tuple[str, ...]
+    _labels: np.ndarray | None = None
+    label_reads: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, rows: pd.DataFrame, features: tuple[np.ndarray, ...],
+              classes: tuple[str, ...], hide_labels: bool) -> "SampleSet":
+        labels = rows["label"].to_numpy(np.int64)
+        if hide_labels:
+            visible = rows.drop(columns=[c for c in HIDDEN_ON_TEST if c in rows.columns])
+            return cls(visible.reset_index(drop=True), features, classes, None)
+        return cls(rows.reset_index(drop=True), features, classes, labels)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.features[0]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Class indices, shape (n,), int64. Raises ``LabelsHidden`` on a test set."""
+        if self._labels is None:
+            self.label_reads.append("labels")
+            raise LabelsHidden("labels of a test set are hidden from methods")
+        return self._labels
+
+    @property
+    def has_labels(self) -> bool:
+        return self._labels is not None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def subjects(self) -> np.ndarray:
+        return self.rows["subject"].to_numpy()
+
+    def subset(self, index: np.ndarray) -> "SampleSet":
+        """Rows ``index`` (integer positions) with their features and labels."""
+        index = np.asarray(index, dtype=np.int64)
+        labels = None if self._labels is None else self._labels[index]
+        return SampleSet(self.rows.iloc[index].reset_index(drop=True),
+                         tuple(f[index] for f in self.features), self.classes, labels,
+                         self.label_reads)

@@ -1,0 +1,121 @@
+"""Label schemes: map a dataset's emotion strings to an ordered list of classes.
+
+A scheme keeps the rows whose (normalized) emotion it maps and drops the rest (for
+example ``casme2-5`` drops CASME II's fear and sadness clips). The class order is part
+of the scheme and is written into every result file.
+
+Which datasets a scheme fits is explicit: ``SCHEMES[name].datasets`` holds base dataset
+names; a synthetic twin (``synth-casme2``) fits the schemes of its real dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mer_bench.errors import MerBenchError
+
+NEGATIVE_EMOTIONS = ("repression", "anger", "contempt", "disgust", "fear", "sadness")
+
+
+@dataclass(frozen=True)
+class LabelScheme:
+    """An ordered set of classes and the emotion -> class mapping that feeds it."""
+
+    name: str
+    classes: tuple[str, ...]
+    mapping: dict[str, str] = field(hash=False)
+    datasets: tuple[str, ...]
+    description: str = ""
+
+    def fits(self, dataset: str) -> bool:
+        return base_dataset(dataset) in self.datasets
+
+    def apply(self, samples: pd.DataFrame) -> pd.DataFrame:
+        """Rows whose emotion this scheme maps, with ``label`` (class index) added.
+
+        Returns a copy; input order is kept; dropped rows are those whose emotion the
+        scheme does not map (documented per scheme).
+        """
+        mapped = samples["emotion"].map(self.mapping)
+        kept = samples.loc[mapped.notna()].copy()
+        index = {c: i for i, c in enumerate(self.classes)}
+        kept["label"] = mapped[mapped.notna()].map(index).astype(np.int64)
+        return kept.reset_index(drop=True)
+
+
+def base_dataset(dataset: str) -> str:
+    """``synth-casme2`` -> ``casme2``; ``synth-smic`` -> ``smic-hs``; real names unchanged."""
+    if dataset.startswith("synth-"):
+        name = dataset[len("synth-"):]
+        return {"smic": "smic-hs", "megc2019": "megc2019"}.get(name, name)
+    return dataset
+
+
+def _identity(*classes: str) -> dict[str, str]:
+    return {c: c for c in classes}
+
+
+def _megc2019_mapping() -> dict[str, str]:
+    mapping = {e: "negative" for e in NEGATIVE_EMOTIONS}
+    mapping.update({"happiness": "positive", "surprise": "surprise",
+                    # SMIC's own labels are already the three MEGC classes
+                    "negative": "negative", "positive": "positive"})
+    return mapping
+
+
+SCHEMES: dict[str, LabelScheme] = {
+    s.name: s
+    for s in [
+        LabelScheme("casme2-5", ("happiness", "disgust", "repression", "surprise", "others"),
+                    _identity("happiness", "disgust", "repression", "surprise", "others"),
+                    ("casme2",), "CASME II five classes; fear and sadness dropped (246 clips)"),
+        LabelScheme("casme2-4", ("happiness", "disgust", "surprise", "repression"),
+                    _identity("happiness", "disgust", "surprise", "repression"),
+                    ("casme2",), "MCNet's CASME II four classes (147 clips)"),
+        LabelScheme("samm-5", ("happiness", "anger", "contempt", "surprise", "other"),
+                    _identity("happiness", "anger", "contempt", "surprise", "other"),
+                    ("samm",), "MA2MI's SAMM five classes (136 clips)"),
+        LabelScheme("smic-3", ("negative", "positive", "surprise"),
+                    _identity("negative", "positive", "surprise"),
+                    ("smic-hs", "smic-vis", "smic-nir"), "SMIC's three classes"),
+        LabelScheme("mmew-6", ("happiness", "surprise", "disgust", "fear", "sadness", "anger"),
+                    _identity("happiness", "surprise", "disgust", "fear", "sadness", "anger"),
+                    ("mmew",), "MMEW six classes (234 clips)"),
+        LabelScheme("casme-4", ("disgust", "surprise", "repression", "tense"),
+                    _identity("disgust", "surprise", "repression", "tense"),
+                    ("casme",), "MCNet's CASME four classes"),
+        LabelScheme("megc2019", ("negative", "positive", "surprise"), _megc2019_mapping(),
+                    ("megc2019", "casme2", "samm", "smic-hs"),
+                    "MEGC2019 composite classes; 'others' dropped"),
+        LabelScheme("ckplus-7", ("anger", "contempt", "disgust", "fear", "happiness", "sadness",
+                                 "surprise"),
+                    _identity("anger", "contempt", "disgust", "fear", "happiness", "sadness",
+                              "surprise"),
+                    ("ckplus",), "CK+ seven labelled emotions (neutral dropped)"),
+    ]
+}
+
+DEFAULT_SCHEME = {
+    "casme2": "casme2-5", "samm": "samm-5", "smic-hs": "smic-3", "smic-vis": "smic-3",
+    "smic-nir": "smic-3", "mmew": "mmew-6", "casme": "casme-4", "ckplus": "ckplus-7",
+    "megc2019": "megc2019",
+}
+
+
+def get_scheme(name: str | None, dataset: str) -> LabelScheme:
+    """The scheme called ``name`` (the dataset's default when None), checked to fit."""
+    if name is None:
+        name = DEFAULT_SCHEME.get(base_dataset(dataset))
+        if name is None:
+            raise MerBenchError(f"dataset {dataset!r} has no default label scheme; pass --scheme")
+    if name not in SCHEMES:
+        raise MerBenchError(f"unknown label scheme {name!r}; choose from {', '.join(SCHEMES)}")
+    scheme = SCHEMES[name]
+    if not scheme.fits(dataset):
+        valid = [s.name for s in SCHEMES.values() if s.fits(dataset)]
+        raise MerBenchError(f"label scheme {name!r} does not fit dataset {dataset!r}; "
+                            f"schemes for it: {', '.join(valid) or 'none'}")
+    return scheme

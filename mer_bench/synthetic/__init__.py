@@ -1,0 +1,1 @@
+"""Synthetic twins of the real MER datasets: rendering (``render``) and the twins (``twins``)."""

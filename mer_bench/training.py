@@ -1,0 +1,109 @@
+"""Trainers shared by the adapters: episodic meta-training with a prototype classifier,
+and input standardization. One place, reused by protonet, MCNet and MPFNet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from mer_bench.episodes import sample_episode
+from mer_bench.prototypes import cosine_logits, mean_prototypes
+
+
+@dataclass(frozen=True)
+class EpisodicSchedule:
+    """``steps`` optimizer steps, each averaging the loss of ``tasks_per_batch``
+    N-way K-shot Q-query episodes (``n_way=None``: every class with enough samples,
+    capped at the number present). SGD with momentum, fixed learning rate."""
+
+    steps: int = 1000
+    n_way: int | None = None
+    k_shot: int = 5
+    q_query: int = 5
+    tasks_per_batch: int = 4
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    scale: float = 10.0
+
+
+def episodic_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray,
+                   schedule: EpisodicSchedule, rng: np.random.Generator, device: str,
+                   progress: bool = False) -> list[float]:
+    """Meta-train ``encoder`` (maps (b, C, H, W) -> (b, d)) on episodes drawn from
+    (x, labels): cosine similarity to mean prototypes, softmax cross-entropy.
+
+    ``x`` float32 (n, C, H, W), ``labels`` int64 (n,). Returns the loss per step.
+    Classes with fewer than k_shot + q_query samples are left out of episodes; if fewer
+    than two classes qualify, K and Q shrink to what the smallest usable class allows.
+    """
+    k, q = _feasible_shots(labels, schedule.k_shot, schedule.q_query)
+    counts = np.bincount(labels)
+    n_way = min(schedule.n_way or len(counts), int((counts >= k + q).sum()))
+    optimizer = torch.optim.SGD(encoder.parameters(), lr=schedule.lr, momentum=schedule.momentum,
+                                weight_decay=schedule.weight_decay)
+    xt = torch.from_numpy(x)
+    losses = []
+    encoder.train()
+    for _ in tqdm(range(schedule.steps), desc="episodes", disable=not progress, leave=False):
+        optimizer.zero_grad()
+        loss = 0.0
+        for _ in range(schedule.tasks_per_batch):
+            ep = sample_episode(labels, n_way, k, q, rng)
+            batch = xt[np.concatenate([ep.support, ep.query])].to(device)
+            emb = encoder(batch)
+            support, query = emb[: len(ep.support)], emb[len(ep.support):]
+            episode_labels = torch.arange(n_way, device=device)
+            protos, _ = mean_prototypes(support, episode_labels.repeat_interleave(k))
+            logits = cosine_logits(query, protos, schedule.scale)
+            loss = loss + F.cross_entropy(logits, episode_labels.repeat_interleave(q))
+        loss = loss / schedule.tasks_per_batch
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    encoder.eval()
+    return losses
+
+
+def _feasible_shots(labels: np.ndarray, k: int, q: int) -> tuple[int, int]:
+    """(k, q) reduced, if needed, so that at least two classes have k + q samples."""
+    counts = np.sort(np.bincount(labels))[::-1]
+    if len(counts) < 2 or counts[1] < 2:
+        raise ValueError("episodic training needs two classes with two samples each")
+    while k + q > counts[1]:
+        if q > 1:
+            q -= 1
+        else:
+            k -= 1
+    return k, q
+
+
+@dataclass
+class ChannelStandardizer:
+    """Per-channel mean/std of (n, C, ...) training inputs, applied to any split."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> "ChannelStandardizer":
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        return cls(x.mean(axes).reshape(shape), x.std(axes).reshape(shape) + 1e-6)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+
+@torch.no_grad()
+def embed(encoder: nn.Module, x: np.ndarray, device: str, batch_size: int = 128) -> torch.Tensor:
+    """Encoder outputs for (n, C, H, W) inputs, in batches, eval mode; (n, d) on device."""
+    encoder.eval()
+    parts = [encoder(torch.from_numpy(x[i:i + batch_size]).to(device))
+             for i in range(0, len(x), batch_size)]
+    return torch.cat(parts)

@@ -1,0 +1,135 @@
+"""The protocol contract: samples -> folds, fold predictions -> metrics.
+
+Like scikit-learn's splitters, a protocol is a small object whose ``folds`` is a pure
+function of (sample table, seed). Its name, version and parameters are its identity and
+are hashed into results; change ``version`` whenever the folds a protocol makes change.
+
+``summarize`` receives the predictions of every fold of every seed as a DataFrame with
+columns sample_id, dataset, subject, fold, seed, y_true, y_pred (and episode for
+few-shot) and returns the ``metrics`` block of a result file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from mer_bench.metrics import HEADLINE, bootstrap_ci, classification_metrics, t_interval
+
+BOOTSTRAP_DRAWS = 1000
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/test split. ``group`` names the training set: folds with the same
+    group share ``train_ids`` and the runner fits once for all of them (few-shot
+    episodes). ``support_ids`` are labelled samples given to ``predict``."""
+
+    name: str
+    train_ids: tuple[str, ...]
+    test_ids: tuple[str, ...]
+    support_ids: tuple[str, ...] | None = None
+    group: str | None = None
+    episode: int | None = None
+
+    @property
+    def train_group(self) -> str:
+        return self.group or self.name
+
+
+@dataclass(frozen=True)
+class Protocol(ABC):
+    """Base class; subclasses are frozen dataclasses whose fields are the parameters."""
+
+    name = "protocol"
+    version = 1
+    default_dataset = "synth-casme2"
+
+    @abstractmethod
+    def folds(self, samples: pd.DataFrame, seed: int) -> Iterator[Fold]:
+        """Folds over ``samples`` (a labelled sample table), deterministic in ``seed``."""
+
+    @abstractmethod
+    def summarize(self, predictions: pd.DataFrame, classes: tuple[str, ...]) -> dict:
+        """The metrics block of a result file, from every fold's predictions."""
+
+    def params(self) -> dict:
+        return asdict(self)
+
+    def identity(self) -> dict:
+        return {"name": self.name, "version": self.version, "params": self.params()}
+
+    @property
+    def identity_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def check_dataset(self, dataset: str) -> None:
+        """Raise ``MerBenchError`` if this protocol cannot run on ``dataset``."""
+
+
+def subject_folds(samples: pd.DataFrame, test_subjects_by_fold: dict[str, list[str]]
+                  ) -> Iterator[Fold]:
+    """Folds whose test side is the given subjects and train side everyone else."""
+    subjects = samples["subject"].to_numpy()
+    ids = samples["sample_id"].to_numpy()
+    for name, test_subjects in test_subjects_by_fold.items():
+        is_test = np.isin(subjects, test_subjects)
+        yield Fold(name, tuple(ids[~is_test]), tuple(ids[is_test]))
+
+
+def pooled_summary(predictions: pd.DataFrame, classes: tuple[str, ...],
+                   per_subject: bool = False, per_dataset: bool = False) -> dict:
+    """MEGC2019 pooling: one confusion over every fold (and seed), bootstrap CI over
+    subjects, optional per-subject / per-source-dataset tables, spread over seeds."""
+    y_true, y_pred = predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy()
+    out = classification_metrics(y_true, y_pred, classes)
+    out["ci"] = bootstrap_ci(y_true, y_pred, predictions["subject"].to_numpy(), len(classes),
+                             BOOTSTRAP_DRAWS, seed=0)
+    out["ci_method"] = f"percentile bootstrap over subjects ({BOOTSTRAP_DRAWS} draws, seed 0)"
+    if per_subject:
+        out["per_subject"] = _headline_by(predictions, "subject", classes)
+    if per_dataset:
+        out["per_dataset"] = _headline_by(predictions, "dataset", classes)
+    out.update(seed_spread(predictions, classes))
+    return out
+
+
+def _headline_by(predictions: pd.DataFrame, column: str, classes: tuple[str, ...]) -> dict:
+    table = {}
+    for key, part in predictions.groupby(column, sort=True):
+        m = classification_metrics(part["y_true"].to_numpy(), part["y_pred"].to_numpy(), classes)
+        table[str(key)] = {k: m[k] for k in HEADLINE} | {"n": int(len(part))}
+    return table
+
+
+def seed_spread(predictions: pd.DataFrame, classes: tuple[str, ...]) -> dict:
+    """Per-seed headline metrics and their mean +- t-interval (only with > 1 seed)."""
+    if predictions["seed"].nunique() < 2:
+        return {}
+    per_seed = _headline_by(predictions, "seed", classes)
+    spread = {k: t_interval([m[k] for m in per_seed.values()]) for k in HEADLINE}
+    return {"per_seed": per_seed, "seed_spread": spread}
+
+
+def repeated_summary(predictions: pd.DataFrame, classes: tuple[str, ...], unit: str) -> dict:
+    """Metrics per repeat (``unit`` = fold or episode, within each seed), then mean +-
+    95 % t-interval over repeats as the headline and CI. The confusion matrix and
+    per-class values are pooled over all repeats (a sample counts once per repeat)."""
+    out = classification_metrics(predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy(),
+                                 classes)
+    per_unit = [classification_metrics(p["y_true"].to_numpy(), p["y_pred"].to_numpy(), classes)
+                for _, p in predictions.groupby(["seed", unit], sort=True)]
+    intervals = {k: t_interval([m[k] for m in per_unit]) for k in HEADLINE}
+    for k in HEADLINE:
+        out[k] = intervals[k]["mean"]
+    out["ci"] = {k: intervals[k]["ci"] for k in HEADLINE}
+    out["sd"] = {k: intervals[k]["sd"] for k in HEADLINE}
+    out["n_repeats"] = len(per_unit)
+    out["ci_method"] = f"mean +- 95% t-interval over {len(per_unit)} {unit}s"
+    return out

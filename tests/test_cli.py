@@ -1,0 +1,66 @@
+"""The command line: help, list, and one-line errors with exit code 2 for bad input."""
+
+import pytest
+
+from mer_bench.cli import main
+
+
+@pytest.mark.parametrize("argv", [[], ["run"], ["list"], ["leaderboard", "build"],
+                                  ["check-method"], ["compare"]])
+def test_help(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv + ["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: mer-bench" in capsys.readouterr().out
+
+
+def test_list_names_everything(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("synth-casme2", "synth-megc2019", "loso", "kfold5", "holdout", "cde", "fewshot",
+                 "flow-svm", "majority", "protonet", "casme2-5", "megc2019", "ckplus-7"):
+        assert name in out
+
+
+BAD = [
+    (["--method", "nope", "--protocol", "loso"], "unknown method 'nope'; choose from flow-svm"),
+    (["--method", "flow-svm", "--protocol", "lopo"], "unknown protocol 'lopo'; choose from loso"),
+    (["--method", "flow-svm", "--protocol", "loso", "--dataset", "casme9"],
+     "unknown dataset 'casme9'; choose from"),
+    (["--method", "flow-svm", "--protocol", "loso", "--scheme", "smic-3"],
+     "label scheme 'smic-3' does not fit dataset 'synth-casme2'; schemes for it: casme2-5"),
+    (["--method", "flow-svm", "--protocol", "fewshot", "--n-way", "7"],
+     "n_way=7 is not possible with 5 classes; choose 2..5"),
+    (["--method", "flow-svm", "--protocol", "cde", "--dataset", "synth-samm"],
+     "protocol 'cde' runs on the MEGC2019 composite"),
+    (["--method", "flow-svm", "--protocol", "loso", "--preset", "huge"],
+     "unknown preset 'huge'; choose from paper, fast, smoke"),
+    (["--method", "flow-svm", "--protocol", "loso", "--seeds", "1,x"], "--seeds '1,x'"),
+    (["--method", "flow-svm", "--protocol", "loso", "-S", "gamma=2"],
+     "unknown config fields ['gamma']"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD)
+def test_bad_input_is_one_line_exit_2(args, message, capsys, tmp_path):
+    code = main(["run", *args, "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("mer-bench: error: ") and message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_run_writes_result_and_leaderboard_row(tmp_path, shared_cache, capsys):
+    code = main(["run", "--method", "majority", "--protocol", "loso", "--preset", "smoke",
+                 "--out", str(tmp_path), "--cache-dir", str(shared_cache)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "(synthetic data)" in out and "| majority | smoke |" in out
+    assert (tmp_path / "LEADERBOARD.md").exists() and list(tmp_path.glob("majority__loso*.json"))
+    assert main(["compare", "majority", "--protocol", "loso", "--results", str(tmp_path)]) == 0
+
+
+def test_check_method_command(capsys):
+    assert main(["check-method", "majority"]) == 0
+    assert "[ok] test labels never read" in capsys.readouterr().out
+    assert main(["check-method", "does-not-exist"]) == 2

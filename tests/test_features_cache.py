@@ -1,0 +1,105 @@
+import json
+
+import numpy as np
+import pytest
+
+from mer_bench.cache import FeatureCache
+from mer_bench.datasets import load_dataset
+from mer_bench.errors import MerBenchError
+from mer_bench.features import OnsetApex, frame_difference, onset_apex, optical_flow
+
+
+def shifted_pair(dx: float, dy: float, size: int = 64):
+    rng = np.random.default_rng(0)
+    import cv2
+    texture = cv2.GaussianBlur(rng.normal(128, 40, (size, size)).astype(np.float32), (0, 0), 1.5)
+    grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float32)
+    moved = cv2.remap(texture, grid_x - dx, grid_y - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    to_rgb = lambda a: np.repeat(np.clip(a, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    return to_rgb(texture), to_rgb(moved)
+
+
+@pytest.mark.parametrize("method", ["farneback", "dis", "tvl1-fast"])
+def test_flow_recovers_a_known_shift(method):
+    first, second = shifted_pair(1.5, -0.75)
+    flow = optical_flow(first, second, method)
+    assert flow.shape == (2, 64, 64) and flow.dtype == np.float32
+    centre = flow[:, 16:48, 16:48].reshape(2, -1).mean(1)
+    assert centre == pytest.approx([1.5, -0.75], abs=0.15)
+
+
+def test_frame_difference_sign_and_scale():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = np.full((4, 4, 3), 51, np.uint8)
+    assert frame_difference(a, b).shape == (3, 4, 4)
+    assert frame_difference(a, b)[0, 0, 0] == pytest.approx(0.2)
+
+
+def test_spec_validation_names_bad_values():
+    with pytest.raises(MerBenchError, match="unknown feature channels \\['depth'\\]"):
+        onset_apex(channels=("depth",))
+    with pytest.raises(MerBenchError, match="unknown flow method 'lk'"):
+        onset_apex(flow="lk")
+
+
+def test_onset_apex_channels_stack_in_order():
+    ds = load_dataset("synth-casme2")
+    row = ds.samples.iloc[0]
+    x = onset_apex(32, channels=("flow", "diff", "apex")).compute(ds, row)
+    assert x.shape == (8, 32, 32)
+    assert np.array_equal(x[2:5], onset_apex(32, channels=("diff",)).compute(ds, row))
+
+
+def test_spec_key_changes_with_parameters():
+    assert onset_apex(64).key != onset_apex(32).key
+    assert onset_apex(64).key == OnsetApex(64, "farneback", ("flow",)).key
+
+
+class CountingSpec(OnsetApex):
+    calls = 0
+
+    def compute(self, dataset, row):
+        CountingSpec.calls += 1
+        return super().compute(dataset, row)
+
+
+def test_cache_hits_skip_computation_and_store_spec(tmp_path):
+    ds = load_dataset("synth-casme2")
+    rows = ds.samples.head(6)
+    spec = CountingSpec(size=24)
+    CountingSpec.calls = 0
+    first = FeatureCache(tmp_path).materialize(ds, rows, spec, progress=False)
+    assert CountingSpec.calls == 6
+    second = FeatureCache(tmp_path).materialize(ds, rows, spec, progress=False)
+    assert CountingSpec.calls == 6 and np.array_equal(first, second)
+    metas = list(tmp_path.rglob("*.json"))
+    assert len(metas) == 6 and json.loads(metas[0].read_text())["spec"]["size"] == 24
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_corrupt_entry_is_recomputed(tmp_path):
+    ds = load_dataset("synth-casme2")
+    rows = ds.samples.head(2)
+    spec = CountingSpec(size=24)
+    cache = FeatureCache(tmp_path)
+    good = cache.materialize(ds, rows, spec, progress=False)
+    path = cache.path(ds, rows["sample_id"].iloc[0], spec)
+    path.write_bytes(path.read_bytes()[:40])  # torn file
+    CountingSpec.calls = 0
+    again = cache.materialize(ds, rows, spec, progress=False)
+    assert CountingSpec.calls == 1 and np.array_equal(good, again)
+
+
+def test_cache_key_depends_on_source_fingerprint(tmp_path):
+    cache = FeatureCache(tmp_path)
+    a, b = load_dataset("synth-casme2"), load_dataset("synth-casme2", data_seed=1)
+    sid = a.samples["sample_id"].iloc[0]
+    assert cache.path(a, sid, onset_apex(24)) != cache.path(b, sid, onset_apex(24))
+
+
+def test_parallel_extraction_matches_serial(tmp_path):
+    ds = load_dataset("synth-casme2")
+    rows = ds.samples.head(40)
+    serial = FeatureCache(None).materialize(ds, rows, onset_apex(24), n_jobs=1, progress=False)
+    parallel = FeatureCache(tmp_path).materialize(ds, rows, onset_apex(24), n_jobs=2, progress=False)
+    assert np.array_equal(serial, parallel)

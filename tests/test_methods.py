@@ -1,0 +1,79 @@
+"""The contract checks, run on every registered method, and checks that they can fail."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from mer_bench.checks import check_method, resolve
+from mer_bench.features import onset_apex
+from mer_bench.method import (Method, MethodConfig, Prediction, _METHODS, method_names,
+                              register_method)
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_registered_method_passes_contract(name):
+    [cls] = resolve(name)
+    failed = [f"{c.name}: {c.detail}" for c in check_method(cls) if not c.ok]
+    assert not failed
+
+
+@dataclass(frozen=True)
+class PeekConfig(MethodConfig):
+    size: int = 16
+
+
+class Peeking(Method):
+    """A broken adapter: reads the test labels and ignores the support set."""
+
+    Config = PeekConfig
+
+    @property
+    def inputs(self):
+        return onset_apex(self.config.size, channels=("diff",))
+
+    def fit(self, train, ctx):
+        self.rng = np.random.default_rng()  # unseeded: not deterministic
+
+    def predict(self, test, support=None):
+        try:
+            return Prediction(np.asarray(test.labels))
+        except PermissionError:
+            return Prediction(self.rng.integers(0, test.n_classes, len(test)))
+
+
+def test_checks_catch_a_broken_adapter():
+    results = {c.name: c.ok for c in check_method(Peeking)}
+    assert results["fit/predict shapes"]
+    assert not results["test labels never read"]
+    assert not results["few-shot support contract"] or not results["deterministic under a seed"]
+
+
+def test_check_method_loads_a_file(tmp_path):
+    path = tmp_path / "my_adapter.py"
+    path.write_text(
+        "import numpy as np\n"
+        "from mer_bench.features import onset_apex\n"
+        "from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support\n"
+        "@register_method('file-majority-test')\n"
+        "class FileMajority(Method):\n"
+        "    inputs = onset_apex(16, channels=('diff',))\n"
+        "    def fit(self, train, ctx):\n"
+        "        self.f = np.bincount(train.labels, minlength=train.n_classes).astype(float)\n"
+        "    def predict(self, test, support=None):\n"
+        "        s = np.tile(self.f, (len(test), 1))\n"
+        "        return Prediction(restrict_to_support(s, support), s)\n"
+        "    def parameter_count(self):\n"
+        "        return len(self.f)\n")
+    try:
+        [cls] = resolve(str(path))
+        assert cls.name == "file-majority-test"
+        assert all(c.ok for c in check_method(cls))
+    finally:
+        _METHODS.pop("file-majority-test", None)
+
+
+def test_registering_a_taken_name_fails():
+    from mer_bench.errors import MerBenchError
+    with pytest.raises(MerBenchError, match="'flow-svm' is already registered"):
+        register_method("flow-svm")(Peeking)

@@ -1,0 +1,104 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
+from mer_bench.metrics import bootstrap_ci, classification_metrics, confusion, t_interval
+from mer_bench.protocols import get_protocol
+
+CLASSES = ("a", "b", "c", "d")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_matches_scikit_learn(seed):
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, 4, 60)
+    y_pred = np.where(rng.random(60) < 0.5, y_true, rng.integers(0, 4, 60))
+    m = classification_metrics(y_true, y_pred, CLASSES)
+    assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert m["uf1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert m["uar"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    assert m["confusion"] == confusion_matrix(y_true, y_pred, labels=range(4)).tolist()
+
+
+def test_class_absent_from_y_true_is_kept_in_the_matrix():
+    y_true = np.array([0, 0, 1, 1])
+    y_pred = np.array([0, 3, 1, 1])  # class 2 absent everywhere, class 3 only predicted
+    m = classification_metrics(y_true, y_pred, CLASSES)
+    assert np.shape(m["confusion"]) == (4, 4)
+    assert m["per_class"]["c"] == {"f1": None, "recall": None, "support": 0}
+    assert m["per_class"]["d"]["f1"] == 0.0
+    assert m["uf1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert m["uar"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+
+
+def test_pooling_is_not_averaging_folds():
+    """MEGC2019: TP/FP/FN summed over folds; a fold missing a class changes nothing."""
+    fold1 = (np.array([0, 0, 1]), np.array([0, 1, 1]))
+    fold2 = (np.array([2, 2, 2, 0]), np.array([2, 2, 0, 0]))  # class 1 absent from this fold
+    y_true = np.concatenate([fold1[0], fold2[0]])
+    y_pred = np.concatenate([fold1[1], fold2[1]])
+    pooled = classification_metrics(y_true, y_pred, CLASSES[:3])
+    averaged = np.mean([classification_metrics(t, p, CLASSES[:3])["uf1"] for t, p in (fold1, fold2)])
+    assert pooled["uf1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert pooled["uf1"] != pytest.approx(averaged)
+
+
+def test_bootstrap_resamples_subjects():
+    rng = np.random.default_rng(0)
+    subjects = np.repeat(np.arange(12), 10)
+    y_true = rng.integers(0, 3, 120)
+    y_pred = np.where(rng.random(120) < 0.6, y_true, rng.integers(0, 3, 120))
+    ci = bootstrap_ci(y_true, y_pred, subjects, 3, n_boot=500, seed=1)
+    point = classification_metrics(y_true, y_pred, CLASSES[:3])
+    for k in ("accuracy", "uf1", "uar"):
+        assert ci[k][0] <= point[k] <= ci[k][1]
+    assert ci == bootstrap_ci(y_true, y_pred, subjects, 3, n_boot=500, seed=1)
+    # one subject holding everything: resampling clusters cannot vary anything
+    single = bootstrap_ci(y_true, y_pred, np.zeros(120), 3, n_boot=50, seed=1)
+    assert single["uf1"][0] == single["uf1"][1] == pytest.approx(point["uf1"])
+
+
+def test_t_interval_matches_scipy():
+    values = np.array([0.61, 0.55, 0.7, 0.58, 0.66])
+    got = t_interval(values)
+    lo, hi = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    assert got["ci"] == pytest.approx([lo, hi])
+    assert got["sd"] == pytest.approx(values.std(ddof=1))
+    assert t_interval([0.5])["ci"] == [0.5, 0.5]
+
+
+def test_confusion_rows_are_truth():
+    assert confusion([0, 1, 1], [1, 1, 0], 2).tolist() == [[0, 1], [1, 1]]
+
+
+def _predictions(**columns) -> pd.DataFrame:
+    n = len(columns["y_true"])
+    base = {"sample_id": [f"s{i}" for i in range(n)], "dataset": ["d"] * n,
+            "subject": [f"p{i % 4}" for i in range(n)], "fold": ["f0"] * n, "seed": [0] * n,
+            "episode": [None] * n}
+    return pd.DataFrame({**base, **columns})
+
+
+def test_majority_scores_uar_one_over_classes():
+    frame = _predictions(y_true=[0, 1, 2, 2, 1, 0, 2, 2], y_pred=[2] * 8)
+    m = get_protocol("loso").summarize(frame, CLASSES[:3])
+    assert m["uar"] == pytest.approx(1 / 3)
+
+
+def test_repeated_summary_is_mean_over_repeats():
+    frame = _predictions(y_true=[0, 1, 0, 1, 0, 1, 0, 1], y_pred=[0, 1, 0, 1, 0, 0, 0, 0],
+                         fold=["r0"] * 4 + ["r1"] * 4)
+    m = get_protocol("holdout").summarize(frame, CLASSES[:2])
+    assert m["accuracy"] == pytest.approx((1.0 + 0.5) / 2)
+    assert m["n_repeats"] == 2 and m["ci"]["accuracy"][0] < 0.75 < m["ci"]["accuracy"][1]
+
+
+def test_seed_spread_reported_apart_from_bootstrap():
+    frame = pd.concat([_predictions(y_true=[0, 1, 0, 1], y_pred=[0, 1, 0, 1]),
+                       _predictions(y_true=[0, 1, 0, 1], y_pred=[0, 0, 0, 1], seed=[1] * 4)])
+    m = get_protocol("loso").summarize(frame, CLASSES[:2])
+    assert set(m["per_seed"]) == {"0", "1"}
+    assert m["seed_spread"]["accuracy"]["mean"] == pytest.approx(0.875)
+    assert "ci" in m and m["ci"] != m["seed_spread"]["accuracy"]["ci"]

@@ -1,0 +1,73 @@
+"""Result verification (tamper rejection) and the markdown leaderboard."""
+
+import json
+import shutil
+
+import pytest
+
+from mer_bench.errors import MerBenchError
+from mer_bench.leaderboard import build
+from mer_bench.results import load_result, verify_result
+from mer_bench.runner import RunOptions, run
+
+
+@pytest.fixture(scope="module")
+def result_dir(tmp_path_factory, shared_cache):
+    out = tmp_path_factory.mktemp("results")
+    for method in ("flow-svm", "majority"):
+        run(RunOptions(method=method, protocol="loso", preset="smoke", out_dir=out,
+                       cache_dir=shared_cache, device="cpu", progress=False))
+    return out
+
+
+def copy_of(result_dir, tmp_path):
+    target = tmp_path / "results"
+    shutil.copytree(result_dir, target)
+    return target, sorted(target.glob("flow-svm*.json"))[0]
+
+
+def test_untouched_results_verify(result_dir):
+    for path in result_dir.glob("*.json"):
+        assert verify_result(load_result(path)) == []
+
+
+@pytest.mark.parametrize("tamper", ["prediction", "metric", "ci", "per_subject"])
+def test_tampered_result_is_rejected(result_dir, tmp_path, tamper):
+    folder, path = copy_of(result_dir, tmp_path)
+    data = json.loads(path.read_text())
+    if tamper == "prediction":
+        wrong = next(p for p in data["predictions"] if p["y_pred"] != p["y_true"])
+        wrong["y_pred"] = wrong["y_true"]
+    elif tamper == "metric":
+        data["metrics"]["uf1"] += 0.05
+    elif tamper == "ci":
+        data["metrics"]["ci"]["uar"][1] = 0.99
+    else:
+        first = next(iter(data["metrics"]["per_subject"].values()))
+        first["accuracy"] = 1.0
+    path.write_text(json.dumps(data))
+    assert verify_result(load_result(path))
+    with pytest.raises(MerBenchError, match=f"{path.name}.*does not match"):
+        build(folder, tmp_path / "board.md")
+    skipped = build(folder, tmp_path / "board.md", skip_invalid=True).read_text()
+    assert "majority" in skipped and "| flow-svm" not in skipped
+
+
+def test_malformed_file_is_named(result_dir, tmp_path):
+    folder, path = copy_of(result_dir, tmp_path)
+    data = json.loads(path.read_text())
+    del data["predictions"][3]["y_true"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(MerBenchError, match="prediction 3 lacks \\['y_true'\\]"):
+        load_result(path)
+
+
+def test_leaderboard_has_a_synthetic_section_and_one_table_per_setting(result_dir, tmp_path):
+    text = build(result_dir, tmp_path / "LEADERBOARD.md").read_text()
+    real, synthetic = text.split("## Synthetic twins")
+    assert "No results yet." in real
+    assert "### loso · synth-casme2 · casme2-5" in synthetic
+    rows = [line for line in synthetic.splitlines() if line.startswith("| flow-svm")
+            or line.startswith("| majority")]
+    assert len(rows) == 2 and rows[0].startswith("| flow-svm")  # sorted by UF1
+    assert "0.200 [" in rows[1]  # majority's UAR

@@ -1,0 +1,129 @@
+"""End-to-end runs on the synthetic twins (smoke preset), resume, and result contents."""
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from mer_bench.errors import MerBenchError
+from mer_bench.method import _METHODS, register_method
+from mer_bench.methods.flow_svm import FlowSVM, FlowSVMConfig
+from mer_bench.results import load_result, verify_result
+from mer_bench.runner import RunOptions, run
+
+PROTOCOL_CASES = [
+    ("flow-svm", "loso", None, {}),
+    ("flow-svm", "kfold5", None, {}),
+    ("flow-svm", "holdout", None, {}),
+    ("flow-svm", "cde", None, {}),
+    ("flow-svm", "fewshot", None, {"episodes": 10}),
+    ("protonet", "fewshot", None, {"episodes": 10, "n_way": 3}),
+]
+
+
+def options(tmp_path, cache, method, protocol, **kw) -> RunOptions:
+    return RunOptions(method=method, protocol=protocol, preset="smoke", out_dir=tmp_path / "out",
+                      cache_dir=cache, device="cpu", progress=False, **kw)
+
+
+@pytest.mark.parametrize("method,protocol,dataset,params", PROTOCOL_CASES)
+def test_every_protocol_runs_end_to_end(tmp_path, shared_cache, method, protocol, dataset, params):
+    path = run(options(tmp_path, shared_cache, method, protocol, dataset=dataset,
+                       protocol_params=params))
+    result = load_result(path)
+    assert verify_result(result) == []
+    assert result["synthetic"] is True
+    m = result["metrics"]
+    for key in ("accuracy", "uf1", "uar"):
+        assert 0 <= m["ci"][key][0] <= m[key] <= m["ci"][key][1] <= 1
+    t = result["timing"]
+    assert t["fit_seconds"] > 0 and t["predict_samples_per_s"] > 0 and t["params"] > 0
+    assert t["peak_memory_bytes"] > 0 and t["device"]
+    if protocol == "cde":
+        assert set(m["per_dataset"]) == {"synth-casme2", "synth-samm", "synth-smic"}
+        assert len(result["predictions"]) == 442
+    if protocol == "fewshot":
+        assert {p["episode"] for p in result["predictions"]} == set(range(10))
+    assert not (tmp_path / "out" / ".partial").exists() or not any(
+        (tmp_path / "out" / ".partial").iterdir())
+
+
+def test_majority_uar_is_exactly_chance(tmp_path, shared_cache):
+    result = load_result(run(options(tmp_path, shared_cache, "majority", "loso")))
+    assert result["metrics"]["uar"] == 1 / 5
+    assert {p["y_pred"] for p in result["predictions"]} == {4}  # 'others'
+
+
+def test_seeds_give_a_spread_apart_from_the_bootstrap(tmp_path, shared_cache):
+    result = load_result(run(options(tmp_path, shared_cache, "flow-svm", "kfold5", seeds=(0, 1))))
+    m = result["metrics"]
+    assert set(m["per_seed"]) == {"0", "1"} and m["seed_spread"]["uf1"]["n"] == 2
+    assert {f["seed"] for f in result["folds"]} == {0, 1}
+    assert verify_result(result) == []
+
+
+@dataclass(frozen=True)
+class FlakyConfig(FlowSVMConfig):
+    fail_on: str = ""
+
+
+class Flaky(FlowSVM):
+    """flow-svm that dies when asked to fit the fold holding out ``fail_on``."""
+
+    Config = FlakyConfig
+    armed = True
+
+    def fit(self, train, ctx):
+        if Flaky.armed and self.config.fail_on not in set(train.subjects):
+            raise RuntimeError("simulated crash")
+        super().fit(train, ctx)
+
+
+@pytest.fixture
+def flaky():
+    register_method("flaky-test")(Flaky)
+    Flaky.armed = True
+    yield
+    _METHODS.pop("flaky-test")
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, shared_cache, flaky):
+    overrides = {"fail_on": "synth-casme2/sub09"}
+    crashing = options(tmp_path, shared_cache, "flaky-test", "loso", method_overrides=overrides)
+    with pytest.raises(RuntimeError, match="8 finished folds are kept.*--resume"):
+        run(crashing)
+    partial = list((tmp_path / "out" / ".partial").rglob("*.json"))
+    assert len(partial) == 8  # sub01..sub08 finished before the crash
+    with pytest.raises(MerBenchError, match="pass --resume to continue it or --fresh"):
+        run(crashing)
+    Flaky.armed = False
+    crashing.resume = True
+    resumed = load_result(run(crashing))
+    clean = load_result(run(options(tmp_path / "clean", shared_cache, "flaky-test", "loso",
+                                    method_overrides=overrides)))
+    assert resumed["predictions"] == clean["predictions"]
+    assert resumed["metrics"] == clean["metrics"]
+    assert not (tmp_path / "out" / ".partial").exists() or not any(
+        (tmp_path / "out" / ".partial").rglob("*.json"))
+
+
+def test_parallel_folds_match_serial(tmp_path, shared_cache):
+    serial = load_result(run(options(tmp_path / "a", shared_cache, "flow-svm", "kfold5")))
+    parallel = load_result(run(options(tmp_path / "b", shared_cache, "flow-svm", "kfold5", jobs=2)))
+    key = lambda r: sorted((p["sample_id"], p["y_pred"]) for p in r["predictions"])
+    assert key(serial) == key(parallel)
+    assert serial["metrics"] == parallel["metrics"]
+
+
+def test_result_file_schema(tmp_path, shared_cache):
+    result = json.loads(run(options(tmp_path, shared_cache, "flow-svm", "loso")).read_text())
+    assert result["schema"] == "mer-bench/result/v1"
+    assert result["label_scheme"] == {"name": "casme2-5", "classes": [
+        "happiness", "disgust", "repression", "surprise", "others"]}
+    assert result["method"]["config_hash"] and result["protocol"]["params"] == {}
+    assert len(result["predictions"]) == 246 and len(result["folds"]) == 26
+    p = result["predictions"][0]
+    assert set(p) >= {"sample_id", "dataset", "subject", "fold", "seed", "y_true", "y_pred", "scores"}
+    assert len(p["scores"]) == 5
+    assert result["environment"]["packages"]["numpy"]
+    assert verify_result(result) == []
