@@ -88,7 +88,25 @@ def render(results: list[tuple[Path, dict]], root: Path) -> str:
             classes = ", ".join(items[0][1]["label_scheme"]["classes"])
             lines += [f"### {protocol} · {dataset} · {scheme}", "", f"Classes: {classes}", "",
                       tabulate([row(p, r, root) for p, r in items], HEADERS, tablefmt="github"), ""]
+    lines += reported_section()
     return "\n".join(lines)
+
+
+def reported_section() -> list[str]:
+    """Markdown lines: the papers' own numbers (real data, their protocols), kept apart
+    from the verified tables so reproduced and reported numbers sit side by side."""
+    from mer_bench.reported import all_reported
+    entries = all_reported()
+    if not entries:
+        return []
+    def fmt(value: float | None) -> str:
+        return "" if value is None else f"{value:.3f}"
+
+    rows = [[r.method, r.protocol, r.dataset, r.scheme, fmt(r.accuracy), fmt(r.f1), r.f1_kind,
+             fmt(r.uar), r.source] for r in sorted(entries, key=lambda r: (r.protocol, r.dataset, r.method))]
+    headers = ["Method", "Protocol", "Dataset", "Scheme", "Accuracy", "F1", "F1 kind", "UAR", "Source"]
+    return ["## Reported in the papers (real data; not reproduced or verified here)", "",
+            tabulate(rows, headers, tablefmt="github"), ""]
 
 
 def build(results_dir: Path, output: Path, skip_invalid: bool = False) -> Path:

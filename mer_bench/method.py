@@ -23,13 +23,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from mer_bench.errors import MerBenchError
 from mer_bench.features import FeatureSpec
 from mer_bench.samples import SampleSet
+
+if TYPE_CHECKING:
+    from mer_bench.runner import AuxiliaryLoader
 
 PRESETS = ("paper", "fast", "smoke")
 
@@ -81,7 +84,7 @@ class RunContext:
     seed: int = 0
     preset: str = "paper"
     scratch_dir: Path | None = None
-    auxiliary_loader: Callable[[str], SampleSet] | None = None
+    auxiliary_loader: AuxiliaryLoader | None = None
     artifact_dir: Path | None = None
     _memory: dict = field(default_factory=dict)
 
@@ -89,6 +92,12 @@ class RunContext:
         if self.auxiliary_loader is None:
             raise MerBenchError(f"no auxiliary {kind!r} dataset is configured for this run")
         return self.auxiliary_loader(kind)
+
+    def auxiliary_fingerprint(self, kind: str = "macro") -> str:
+        """Identity of the auxiliary dataset's source data (for artefact keys)."""
+        if self.auxiliary_loader is None:
+            raise MerBenchError(f"no auxiliary {kind!r} dataset is configured for this run")
+        return self.auxiliary_loader.fingerprint(kind)
 
     def artifact(self, key: str, build: Callable[[], Any]) -> Any:
         """``build()``'s value, computed once per ``key`` per run and reused across folds

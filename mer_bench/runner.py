@@ -104,10 +104,16 @@ class AuxiliaryLoader:
     cache_root: Path | None
     data_seed: int
 
-    def __call__(self, kind: str) -> SampleSet:
+    def _dataset(self, kind: str) -> Dataset:
         if kind not in self.datasets:
             raise MerBenchError(f"no auxiliary dataset {kind!r}; configured: {list(self.datasets)}")
-        dataset = load_dataset(self.datasets[kind], data_seed=self.data_seed)
+        return load_dataset(self.datasets[kind], data_seed=self.data_seed)
+
+    def fingerprint(self, kind: str) -> str:
+        return self._dataset(kind).fingerprint
+
+    def __call__(self, kind: str) -> SampleSet:
+        dataset = self._dataset(kind)
         rows = get_scheme(None, dataset.name).apply(dataset.samples)
         cache = FeatureCache(self.cache_root)
         feats = tuple(cache.materialize(dataset, rows, s, progress=False) for s in self.specs)
@@ -129,8 +135,19 @@ class Task:
         return f"seed{self.seed}-{safe}"
 
 
+def check_backend(backend: str) -> None:
+    """Refuse a joblib backend that is not registered (dask/ray need their packages and
+    their joblib registration first)."""
+    from joblib.parallel import BACKENDS
+    if backend not in BACKENDS:
+        raise MerBenchError(f"unknown joblib backend {backend!r}; registered: "
+                            f"{', '.join(sorted(BACKENDS))} (dask and ray register when their "
+                            f"joblib integration is installed and imported)")
+
+
 def run(options: RunOptions) -> Path:
     """Run one benchmark and write its result file; returns the file's path."""
+    check_backend(options.backend)
     protocol = get_protocol(options.protocol, **options.protocol_params)
     dataset_name = options.dataset or protocol.default_dataset
     protocol.check_dataset(dataset_name)

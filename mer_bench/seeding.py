@@ -14,10 +14,13 @@ def stable_seed(*parts: object) -> list[int]:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) and ask torch for deterministic
-    kernels where it has them."""
+    """Seed Python, NumPy and torch (CPU and CUDA) and pin cuDNN to deterministic
+    kernels. (``torch.use_deterministic_algorithms`` is not called: it imports torch's
+    compiler stack, seconds per process, and the CPU kernels used here are already
+    deterministic.)"""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     import torch
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False

@@ -107,3 +107,51 @@ def embed(encoder: nn.Module, x: np.ndarray, device: str, batch_size: int = 128)
     parts = [encoder(torch.from_numpy(x[i:i + batch_size]).to(device))
              for i in range(0, len(x), batch_size)]
     return torch.cat(parts)
+
+
+@dataclass(frozen=True)
+class SupervisedSchedule:
+    """Mini-batch SGD with momentum and cross-entropy through a temporary linear head;
+    the learning rate is multiplied by ``lr_gamma`` every ``lr_step`` epochs (never when
+    ``lr_step`` is None)."""
+
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_step: int | None = None
+    lr_gamma: float = 0.1
+
+
+def supervised_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, n_classes: int,
+                     schedule: SupervisedSchedule, rng: np.random.Generator, device: str,
+                     progress: bool = False) -> list[float]:
+    """Pre-train ``encoder`` (with ``out_features``) as a classifier of (x, labels);
+    the head is discarded afterwards. Returns the mean loss per epoch."""
+    head = nn.Linear(encoder.out_features, n_classes).to(device)
+    params = list(encoder.parameters()) + list(head.parameters())
+    optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum,
+                                weight_decay=schedule.weight_decay)
+    scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, schedule.lr_step, schedule.lr_gamma)
+                 if schedule.lr_step else None)
+    xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.tensor(labels)
+    losses = []
+    encoder.train()
+    for _ in tqdm(range(schedule.epochs), desc="pre-training", disable=not progress, leave=False):
+        order = rng.permutation(len(x))
+        total = 0.0
+        for start in range(0, len(order), schedule.batch_size):
+            batch = order[start:start + schedule.batch_size]
+            if len(batch) < 2:  # BatchNorm needs two samples
+                continue
+            optimizer.zero_grad()
+            loss = F.cross_entropy(head(encoder(xt[batch].to(device))), yt[batch].to(device))
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(batch)
+        if scheduler:
+            scheduler.step()
+        losses.append(total / len(x))
+    encoder.eval()
+    return losses

@@ -38,6 +38,10 @@ BAD = [
     (["--method", "flow-svm", "--protocol", "loso", "--seeds", "1,x"], "--seeds '1,x'"),
     (["--method", "flow-svm", "--protocol", "loso", "-S", "gamma=2"],
      "unknown config fields ['gamma']"),
+    (["--method", "flow-svm", "--protocol", "loso", "--backend", "mpi"],
+     "unknown joblib backend 'mpi'; registered: "),
+    (["--method", "flow-svm", "--protocol", "holdout", "-P", "folds=3"],
+     "protocol 'holdout': bad parameters"),
 ]
 
 

@@ -30,10 +30,10 @@ def test_no_subject_on_both_sides(case):
         assert not train & held, fold.name
 
 
-def test_every_sample_tested_exactly_once(case):
-    name, protocol, table = case
-    if name not in EXHAUSTIVE:
-        pytest.skip("only loso, kfold5 and cde partition the samples")
+@pytest.mark.parametrize("name", EXHAUSTIVE)
+def test_every_sample_tested_exactly_once(name, casme2_table, megc_table):
+    protocol = get_protocol(name, **SETTINGS[name])
+    table = megc_table if name == "cde" else casme2_table
     tested = [s for fold in protocol.folds(table, seed=3) for s in fold.test_ids]
     assert sorted(tested) == sorted(table["sample_id"])
 

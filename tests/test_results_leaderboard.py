@@ -71,3 +71,5 @@ def test_leaderboard_has_a_synthetic_section_and_one_table_per_setting(result_di
             or line.startswith("| majority")]
     assert len(rows) == 2 and rows[0].startswith("| flow-svm")  # sorted by UF1
     assert "0.200 [" in rows[1]  # majority's UAR
+    reported = text.split("## Reported in the papers")[1]
+    assert "| mcnet" in reported and "0.816" in reported and "MCNet paper, Table 3" in reported
