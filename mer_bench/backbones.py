@@ -139,3 +139,86 @@ def load_checkpoint(net: nn.Module, path: Path) -> None:
     if not usable:
         raise MerBenchError(f"checkpoint {path}: no parameter matches the network's names/shapes")
     net.load_state_dict(usable, strict=False)
+
+
+def unit3d(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
+    """I3D's unit: Conv3d (cubic kernel, 'same' padding, no bias) + BatchNorm + ReLU."""
+    return nn.Sequential(nn.Conv3d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
+                         nn.BatchNorm3d(out_channels), nn.ReLU(inplace=True))
+
+
+class CoordinateAttention3d(nn.Module):
+    """Coordinate attention (Hou et al., CVPR 2021) extended from (H, W) to (T, H, W).
+
+    The input (N, C, T, H, W) is average-pooled to one profile per axis (C x T, C x H,
+    C x W); the profiles are concatenated along the position axis, mixed by a shared
+    1x1 conv (C -> max(8, C / reduction)) + BN + h-swish, split back, and each is mapped
+    by its own 1x1 conv to C sigmoid gates; the output is x * g_T * g_H * g_W (same
+    shape as the input)."""
+
+    def __init__(self, channels: int, reduction: int = 32):
+        super().__init__()
+        mid = max(8, channels // reduction)
+        self.mix = nn.Sequential(nn.Conv1d(channels, mid, 1, bias=False), nn.BatchNorm1d(mid),
+                                 nn.Hardswish())
+        self.gates = nn.ModuleList([nn.Conv1d(mid, channels, 1) for _ in range(3)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, h, w = x.shape
+        profiles = [x.mean((3, 4)), x.mean((2, 4)), x.mean((2, 3))]   # (n, c, t|h|w)
+        mixed = self.mix(torch.cat(profiles, dim=2))
+        g_t, g_h, g_w = (torch.sigmoid(gate(part)) for gate, part in
+                         zip(self.gates, torch.split(mixed, [t, h, w], dim=2)))
+        return x * g_t.view(n, c, t, 1, 1) * g_h.view(n, c, 1, h, 1) * g_w.view(n, c, 1, 1, w)
+
+
+class CAInception3d(nn.Module):
+    """3D Inception-v1 block (I3D's Mixed unit: 1x1x1 | 1x1x1 -> 3x3x3 | 1x1x1 -> 3x3x3 |
+    3x3x3 max-pool -> 1x1x1, concatenated) followed by coordinate attention."""
+
+    def __init__(self, in_channels: int, b0: int, b1r: int, b1: int, b2r: int, b2: int, b3: int):
+        super().__init__()
+        self.branches = nn.ModuleList([
+            unit3d(in_channels, b0, 1),
+            nn.Sequential(unit3d(in_channels, b1r, 1), unit3d(b1r, b1, 3)),
+            nn.Sequential(unit3d(in_channels, b2r, 1), unit3d(b2r, b2, 3)),
+            nn.Sequential(nn.MaxPool3d(3, 1, 1), unit3d(in_channels, b3, 1)),
+        ])
+        self.out_channels = b0 + b1 + b2 + b3
+        self.attention = CoordinateAttention3d(self.out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attention(torch.cat([branch(x) for branch in self.branches], dim=1))
+
+
+class CAI3D(nn.Module):
+    """MPFNet's CA-I3D encoder: (N, C, T, H, W) -> (N, embed_dim).
+
+    3x3x3 conv (64) -> (1,3,3)/(1,2,2) max-pool -> CA-Inception (I3D Mixed_3b widths:
+    64, 96->128, 16->32, 32 = 256) -> (1,3,3)/(1,2,2) max-pool -> CA-Inception (Mixed_3c:
+    128, 128->192, 32->96, 64 = 480) -> linear. I3D's first max-pool and final average
+    pool are removed as in the paper; a small adaptive average pool (T -> 1, H x W ->
+    ``grid`` x ``grid``) precedes the linear layer, because a linear layer over the whole
+    480 x 10 x 32 x 32 map at 128 px would need 2.5 G weights. ``width`` scales every
+    channel count (1.0 = the paper's network). ``feature_map`` returns the map before
+    the pooling (N, C', T, H/4, W/4)."""
+
+    def __init__(self, in_channels: int = 5, embed_dim: int = 512, width: float = 1.0,
+                 grid: int = 4):
+        super().__init__()
+        k = lambda c: max(4, int(round(c * width)))  # noqa: E731
+        self.stem = unit3d(in_channels, k(64), 3)
+        self.pool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+        self.mixed_3b = CAInception3d(k(64), k(64), k(96), k(128), k(16), k(32), k(32))
+        self.mixed_3c = CAInception3d(self.mixed_3b.out_channels, k(128), k(128), k(192), k(32),
+                                      k(96), k(64))
+        self.map_channels = self.mixed_3c.out_channels
+        self.head = nn.Sequential(nn.AdaptiveAvgPool3d((1, grid, grid)), nn.Flatten(),
+                                  nn.Linear(self.map_channels * grid * grid, embed_dim))
+        self.out_features = embed_dim
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mixed_3c(self.pool(self.mixed_3b(self.pool(self.stem(x)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.feature_map(x))

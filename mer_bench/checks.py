@@ -23,7 +23,7 @@ from mer_bench.features import FeatureSpec
 from mer_bench.method import (PRESETS, Method, MethodConfig, RunContext, _METHODS,
                               get_method_class)
 from mer_bench.samples import SampleSet
-from mer_bench.runner import AuxiliaryLoader
+from mer_bench.runner import AuxiliaryLoader, FeatureLoader
 from mer_bench.schemes import get_scheme
 
 
@@ -103,9 +103,11 @@ def check_method(cls: type[Method]) -> list[Check]:
         return checks
     train, test, support = data
     auxiliary = AuxiliaryLoader({"macro": "synth-ckplus"}, method.input_specs, None, 0)
+    loader = FeatureLoader("synth-casme2", 0, None)
 
     def ctx() -> RunContext:
-        return RunContext(device="cpu", seed=0, preset="smoke", auxiliary_loader=auxiliary)
+        return RunContext(device="cpu", seed=0, preset="smoke", auxiliary_loader=auxiliary,
+                          feature_loader=loader)
 
     def fit_predict():
         method.fit(train, ctx())

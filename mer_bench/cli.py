@@ -132,7 +132,8 @@ def cmd_compare(args) -> int:
     from mer_bench.leaderboard import HEADERS, collect, row
     results = [(p, r) for p, r in collect(Path(args.results), skip_invalid=True)
                if r["method"]["name"] in args.methods and r["protocol"]["name"] == args.protocol
-               and (args.dataset is None or r.get("dataset") == args.dataset)]
+               and (args.dataset is None or r.get("dataset") == args.dataset)
+               and (args.scheme is None or r["label_scheme"]["name"] == args.scheme)]
     if not results:
         raise MerBenchError(f"no verified results for {args.methods} under protocol "
                             f"{args.protocol!r} in {args.results}")
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("methods", nargs="+")
     compare.add_argument("--protocol", required=True)
     compare.add_argument("--dataset")
+    compare.add_argument("--scheme")
     compare.add_argument("--results", default="results")
     compare.set_defaults(func=cmd_compare)
     return parser

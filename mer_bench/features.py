@@ -136,3 +136,122 @@ def onset_apex(size: int = 112, flow: str = "farneback",
                channels: tuple[str, ...] = ("flow",)) -> OnsetApex:
     """Shorthand used in DESIGN.md: ``onset_apex(flow="tvl1", size=112)``."""
     return OnsetApex(size=size, flow=flow, channels=tuple(channels))
+
+
+def resample_frames(frames: np.ndarray, length: int) -> np.ndarray:
+    """(n, H, W, 3) uint8 -> (length, H, W, 3): frames at ``length`` evenly spaced
+    positions in [0, n - 1], linearly interpolated between the two neighbours where a
+    position falls between frames (so fewer than ``length`` frames are upsampled)."""
+    positions = np.linspace(0, len(frames) - 1, length)
+    low = np.floor(positions).astype(int)
+    high = np.minimum(low + 1, len(frames) - 1)
+    weight = (positions - low)[:, None, None, None].astype(np.float32)
+    mixed = frames[low].astype(np.float32) * (1 - weight) + frames[high].astype(np.float32) * weight
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def warp_backward(frame: np.ndarray, displacement: np.ndarray) -> np.ndarray:
+    """``frame`` moved by ``displacement`` (2, H, W) px: out(y) = frame(y - d(y))."""
+    h, w = frame.shape[:2]
+    grid_y, grid_x = np.mgrid[0:h, 0:w].astype(np.float32)
+    return cv2.remap(frame, grid_x - displacement[0], grid_y - displacement[1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT)
+
+
+def synthesize_frames(onset: np.ndarray, apex: np.ndarray, length: int, method: str) -> np.ndarray:
+    """``length`` frames from onset to apex made from those two frames alone: the onset
+    warped along the onset -> apex flow by fractions 0, 1/(length-1), ..., 1 (a classic,
+    flow-based stand-in for a learned frame interpolator)."""
+    flow = optical_flow(onset, apex, method)
+    return np.stack([warp_backward(onset, flow * (t / (length - 1))) for t in range(length)])
+
+
+def magnify_frames(frames: np.ndarray, phi: float, method: str) -> np.ndarray:
+    """Flow-based motion magnification ``I(x + (1 + phi) * delta_t(x))`` (Wu et al.):
+    delta_t is the flow from the first frame to frame t; every frame is re-rendered from
+    the first one displaced by (1 + phi) * delta_t. ``phi = 0`` re-renders the motion as
+    estimated. (n, H, W, 3) uint8 in and out."""
+    first = frames[0]
+    out = [first]
+    for frame in frames[1:]:
+        out.append(warp_backward(first, (1 + phi) * optical_flow(first, frame, method)))
+    return np.stack(out)
+
+
+def sequence_channels(frames: np.ndarray, channels: tuple[str, ...], method: str) -> np.ndarray:
+    """Per consecutive pair of (L, H, W, 3) frames: flow (2 ch, px) and/or absolute frame
+    difference (3 ch, [0, 1]), stacked as float32 (C, L - 1, H, W)."""
+    steps = []
+    for a, b in zip(frames[:-1], frames[1:]):
+        parts = []
+        if "flow" in channels:
+            parts.append(optical_flow(a, b, method))
+        if "diff" in channels:
+            parts.append(np.abs(frame_difference(a, b)))
+        steps.append(np.concatenate(parts, axis=0))
+    return np.stack(steps, axis=1)
+
+
+@dataclass(frozen=True)
+class OnsetApexSequence(FeatureSpec):
+    """The onset -> apex stretch normalized to ``length`` frames, then flow and absolute
+    frame difference between consecutive frames (MPFNet's input).
+
+    ``interpolation``: ``resample`` takes the clip's real frames from onset to apex (the
+    middle frame where the apex is missing) at ``length`` evenly spaced positions,
+    interpolating between neighbours when fewer exist; ``flow-synthesis`` builds the
+    frames from onset and apex only (closer to the paper's learned interpolator).
+    ``magnification`` phi > 0 magnifies the motion first (``magnify_frames``).
+    ``compute_size`` (default: ``size``) is the resolution frames are read and flow is
+    estimated at; the result is then area-resized to ``size`` with flow rescaled to
+    pixels at ``size`` (small inputs keep sub-pixel motion that flow at the small size
+    would lose). Output: float32 (C, length - 1, size, size), C = 2 (flow) + 3 (diff).
+    """
+
+    length: int = 11
+    size: int = 128
+    flow: str = "farneback"
+    channels: tuple[str, ...] = ("flow", "diff")
+    interpolation: str = "resample"
+    magnification: float = 0.0
+    compute_size: int | None = None
+
+    def __post_init__(self):
+        bad = [c for c in self.channels if c not in ("flow", "diff")]
+        if bad or not self.channels:
+            raise MerBenchError(f"unknown sequence channels {bad}; choose from flow, diff")
+        if self.interpolation not in ("resample", "flow-synthesis"):
+            raise MerBenchError(f"unknown interpolation {self.interpolation!r}; choose from "
+                                f"resample, flow-synthesis")
+        if self.flow not in FLOW_METHODS:
+            raise MerBenchError(f"unknown flow method {self.flow!r}; choose from {FLOW_METHODS}")
+
+    @property
+    def n_channels(self) -> int:
+        return sum(CHANNELS[c] for c in self.channels)
+
+    def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
+        onset, apex = int(row["onset"]), key_frame(row)
+        size = self.compute_size or self.size
+        if self.interpolation == "resample":
+            frames = resample_frames(dataset.frames(row["sample_id"], np.arange(onset, apex + 1),
+                                                    size), self.length)
+        else:
+            pair = dataset.frames(row["sample_id"], np.array([onset, apex]), size)
+            frames = synthesize_frames(pair[0], pair[1], self.length, self.flow)
+        if self.magnification:
+            frames = magnify_frames(frames, self.magnification, self.flow)
+        out = sequence_channels(frames, self.channels, self.flow)
+        return out if size == self.size else resize_channels(out, self.size, self.channels)
+
+
+def resize_channels(x: np.ndarray, size: int, channels: tuple[str, ...]) -> np.ndarray:
+    """Area-resize (C, T, H, W) maps to (C, T, size, size); flow channels are rescaled
+    to pixels at the new size."""
+    c, t, h, _ = x.shape
+    planes = [cv2.resize(plane, (size, size), interpolation=cv2.INTER_AREA)
+              for plane in x.reshape(c * t, h, h)]
+    out = np.stack(planes).reshape(c, t, size, size)
+    if "flow" in channels:
+        out[:2] *= size / h
+    return out

@@ -32,7 +32,7 @@ from mer_bench.features import FeatureSpec
 from mer_bench.samples import SampleSet
 
 if TYPE_CHECKING:
-    from mer_bench.runner import AuxiliaryLoader
+    from mer_bench.runner import AuxiliaryLoader, FeatureLoader
 
 PRESETS = ("paper", "fast", "smoke")
 
@@ -54,7 +54,11 @@ class MethodConfig:
         if unknown:
             raise MerBenchError(f"{cls.__name__}: unknown config fields {sorted(unknown)}; "
                                 f"valid: {[f.name for f in fields(cls)]}")
-        return replace(cls(), **values)
+        defaults = cls()
+        for name, value in values.items():  # "-S channels=flow,diff" -> ("flow", "diff")
+            if isinstance(getattr(defaults, name), tuple) and isinstance(value, str):
+                values[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+        return replace(defaults, **values)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,7 +82,8 @@ class Prediction:
 class RunContext:
     """What the runner gives ``fit``: device (``cpu``/``cuda``), seed, preset, a scratch
     folder, the auxiliary datasets (``auxiliary("macro")`` -> a labelled ``SampleSet``
-    with this method's inputs) and a cache for fold-independent artefacts."""
+    with this method's inputs), a cache for fold-independent artefacts, and
+    ``materialize`` for further features of the run's clips."""
 
     device: str = "cpu"
     seed: int = 0
@@ -86,7 +91,16 @@ class RunContext:
     scratch_dir: Path | None = None
     auxiliary_loader: AuxiliaryLoader | None = None
     artifact_dir: Path | None = None
+    feature_loader: FeatureLoader | None = None
     _memory: dict = field(default_factory=dict)
+
+    def materialize(self, spec: FeatureSpec, sample_ids: list[str]) -> np.ndarray:
+        """More features of this run's clips (e.g. motion-magnified copies of the training
+        clips), computed by the core operators through the feature cache: float32
+        (len(sample_ids), ...)."""
+        if self.feature_loader is None:
+            raise MerBenchError("this run gives methods no access to further features")
+        return self.feature_loader(spec, sample_ids)
 
     def auxiliary(self, kind: str = "macro") -> SampleSet:
         if self.auxiliary_loader is None:

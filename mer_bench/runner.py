@@ -122,6 +122,21 @@ class AuxiliaryLoader:
 
 
 @dataclass
+class FeatureLoader:
+    """Picklable access for methods to more features of the run's clips
+    (``RunContext.materialize``), computed by core operators through the cache."""
+
+    dataset: str
+    data_seed: int
+    cache_root: Path | None
+
+    def __call__(self, spec: FeatureSpec, sample_ids: list[str]) -> np.ndarray:
+        dataset = load_dataset(self.dataset, data_seed=self.data_seed)
+        rows = dataset.samples.set_index("sample_id").loc[list(sample_ids)].reset_index()
+        return FeatureCache(self.cache_root).materialize(dataset, rows, spec, progress=False)
+
+
+@dataclass
 class Task:
     """One fit and the folds it predicts."""
 
@@ -175,8 +190,9 @@ def run(options: RunOptions) -> Path:
     features = tuple(cache.materialize(dataset, samples, spec, n_jobs=options.jobs,
                                        progress=options.progress) for spec in method.input_specs)
     aux = AuxiliaryLoader(options.auxiliary, method.input_specs, cache_root, options.data_seed)
+    loader = FeatureLoader(dataset.name, options.data_seed, cache_root)
     worker = TaskWorker(options.method, options.preset, options.method_overrides, samples,
-                        features, scheme.classes, device, aux,
+                        features, scheme.classes, device, aux, loader,
                         Path(cache_root) / "artifacts", options.jobs)
     _execute(worker, todo, partial_dir, run_hash, done, options)
 
@@ -255,6 +271,7 @@ class TaskWorker:
     classes: tuple[str, ...]
     device: str
     auxiliary: AuxiliaryLoader
+    features_loader: FeatureLoader
     artifact_dir: Path
     jobs: int
 
@@ -265,7 +282,7 @@ class TaskWorker:
         method = build_method(self.method, self.preset, **self.overrides)
         with tempfile.TemporaryDirectory(prefix="mer-bench-") as scratch:
             ctx = RunContext(self.device, task.seed, self.preset, Path(scratch), self.auxiliary,
-                             self.artifact_dir)
+                             self.artifact_dir, self.features_loader)
             train = self._set([position[s] for s in task.folds[0].train_ids], hide=False)
             if self.device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()

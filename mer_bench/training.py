@@ -126,11 +126,12 @@ class SupervisedSchedule:
 
 def supervised_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, n_classes: int,
                      schedule: SupervisedSchedule, rng: np.random.Generator, device: str,
-                     progress: bool = False) -> list[float]:
+                     progress: bool = False, params: list | None = None) -> list[float]:
     """Pre-train ``encoder`` (with ``out_features``) as a classifier of (x, labels);
-    the head is discarded afterwards. Returns the mean loss per epoch."""
+    the head is discarded afterwards. ``params``: the encoder parameters to update
+    (default all). Returns the mean loss per epoch."""
     head = nn.Linear(encoder.out_features, n_classes).to(device)
-    params = list(encoder.parameters()) + list(head.parameters())
+    params = list(encoder.parameters() if params is None else params) + list(head.parameters())
     optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum,
                                 weight_decay=schedule.weight_decay)
     scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, schedule.lr_step, schedule.lr_gamma)
@@ -152,6 +153,56 @@ def supervised_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, n_cl
             total += float(loss.detach()) * len(batch)
         if scheduler:
             scheduler.step()
+        losses.append(total / len(x))
+    encoder.eval()
+    return losses
+
+
+@dataclass(frozen=True)
+class TripletSchedule:
+    """Triplet-network pre-training: every clip is an anchor once per epoch, with a random
+    positive (same class) and negative (other class); SGD with momentum."""
+
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    margin: float = 0.2
+
+
+def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
+                 margin: float) -> torch.Tensor:
+    """mean(max(||a - p||^2 - ||a - n||^2 + margin, 0)), Euclidean, over (b, d) batches."""
+    d_ap = (anchor - positive).pow(2).sum(1)
+    d_an = (anchor - negative).pow(2).sum(1)
+    return F.relu(d_ap - d_an + margin).mean()
+
+
+def triplet_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, schedule: TripletSchedule,
+                  rng: np.random.Generator, device: str) -> list[float]:
+    """Train ``encoder`` as a triplet network (one set of weights for anchor, positive and
+    negative) on L2-normalized embeddings. Returns the mean loss per epoch."""
+    optimizer = torch.optim.SGD(encoder.parameters(), lr=schedule.lr, momentum=schedule.momentum,
+                                weight_decay=schedule.weight_decay)
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    losses = []
+    encoder.train()
+    for _ in range(schedule.epochs):
+        order, total = rng.permutation(len(x)), 0.0
+        for start in range(0, len(order), schedule.batch_size):
+            anchors = order[start:start + schedule.batch_size]
+            positives = np.array([rng.choice(by_class[labels[a]]) for a in anchors])
+            negatives = np.array([rng.choice(np.flatnonzero(labels != labels[a])) for a in anchors])
+            optimizer.zero_grad()
+            emb = F.normalize(encoder(xt[np.concatenate([anchors, positives, negatives])].to(device)),
+                              dim=1)
+            a, p, n = emb.split(len(anchors))
+            loss = triplet_loss(a, p, n, schedule.margin)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(anchors)
         losses.append(total / len(x))
     encoder.eval()
     return losses

@@ -58,6 +58,7 @@ import torch
 
 from mer_bench.backbones import build_backbone
 from mer_bench.features import onset_apex
+from mer_bench.fusion import GAMMAS, choose_gamma, split_validation_subjects
 from mer_bench.method import Method, MethodConfig, Prediction, register_method
 from mer_bench.prototypes import PrototypeClassifier
 from mer_bench.reported import ReportedResult
@@ -65,9 +66,6 @@ from mer_bench.samples import SampleSet
 from mer_bench.seeding import seed_everything, stable_seed
 from mer_bench.training import (ChannelStandardizer, EpisodicSchedule, SupervisedSchedule, embed,
                                 episodic_train, supervised_train)
-
-GAMMAS = tuple(round(0.1 * k, 1) for k in range(1, 11))
-
 
 @dataclass(frozen=True)
 class MCNetConfig(MethodConfig):
@@ -103,24 +101,6 @@ class Pipeline:
     encoder: torch.nn.Module
     standardize: ChannelStandardizer
     classifier: PrototypeClassifier | None = None
-
-
-def split_validation_subjects(subjects: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask over clips: True for clips of the validation subjects, drawn from
-    ``subjects`` (the fold's training subjects) only; at least one subject, and at
-    least one left for training."""
-    unique = np.unique(subjects)
-    n_val = min(max(1, int(round(fraction * len(unique)))), len(unique) - 1)
-    chosen = np.random.default_rng(stable_seed("mcnet-val", seed)).permutation(unique)[:n_val]
-    return np.isin(subjects, chosen)
-
-
-def choose_gamma(micro: torch.Tensor, macro: torch.Tensor, labels: np.ndarray) -> float:
-    """The gamma in GAMMAS maximizing accuracy of argmax(micro + gamma * macro) on the
-    validation clips (ties: the smallest gamma). Scores are (n, C)."""
-    truth = torch.as_tensor(labels, device=micro.device)
-    accuracy = [float(((micro + g * macro).argmax(1) == truth).float().mean()) for g in GAMMAS]
-    return GAMMAS[int(np.argmax(accuracy))]
 
 
 @register_method("mcnet")

@@ -7,16 +7,7 @@ from mer_bench.cache import FeatureCache
 from mer_bench.datasets import load_dataset
 from mer_bench.errors import MerBenchError
 from mer_bench.features import OnsetApex, frame_difference, onset_apex, optical_flow
-
-
-def shifted_pair(dx: float, dy: float, size: int = 64):
-    rng = np.random.default_rng(0)
-    import cv2
-    texture = cv2.GaussianBlur(rng.normal(128, 40, (size, size)).astype(np.float32), (0, 0), 1.5)
-    grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float32)
-    moved = cv2.remap(texture, grid_x - dx, grid_y - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    to_rgb = lambda a: np.repeat(np.clip(a, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
-    return to_rgb(texture), to_rgb(moved)
+from tests.helpers import shifted_pair
 
 
 @pytest.mark.parametrize("method", ["farneback", "dis", "tvl1-fast"])

@@ -7,7 +7,8 @@ import torch
 
 from mer_bench.backbones import ResNet18, build_backbone
 from mer_bench.method import RunContext, build_method
-from mer_bench.methods.mcnet import GAMMAS, MCNet, choose_gamma, split_validation_subjects
+from mer_bench.fusion import GAMMAS, choose_gamma, split_validation_subjects
+from mer_bench.methods.mcnet import MCNet
 from mer_bench.prototypes import PrototypeClassifier, meta_cluster_prototypes
 from mer_bench.runner import AuxiliaryLoader
 from mer_bench.checks import tiny_data
@@ -115,3 +116,20 @@ def test_ablations_run(overrides):
 def test_reported_numbers_are_recorded():
     assert {(r.dataset, r.accuracy, r.f1) for r in MCNet.REPORTED} == {
         ("smic-hs", 0.6563, 0.65), ("casme", 0.7027, 0.70), ("casme2", 0.8163, 0.81)}
+
+
+def test_imagenet_prior_backbone_takes_the_fused_input():
+    net = build_backbone("efficientnet-lite0", 5)
+    assert net(torch.randn(2, 5, 48, 48)).shape == (2, 1280)
+    stem = net.net._conv_stem.weight
+    assert stem.shape[1] == 5 and torch.allclose(stem[:, 0], stem[:, 4])
+
+
+def test_local_checkpoint_loads_with_a_widened_stem(tmp_path):
+    source = ResNet18(3)
+    path = tmp_path / "resnet18.pt"
+    torch.save(source.state_dict(), path)
+    net = build_backbone("resnet18", 5, checkpoint=str(path))
+    assert torch.equal(net.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
+    expected = source.conv1.weight.mean(1) * 3 / 5
+    assert torch.allclose(net.conv1.weight[:, 2], expected)

@@ -1,0 +1,129 @@
+"""MPFNet: sequence features, CA-I3D shapes, coordinate attention, the magnified set,
+the triplet loss, gamma chosen on training subjects only."""
+
+import numpy as np
+import pytest
+import torch
+
+from mer_bench.backbones import CAI3D, CoordinateAttention3d
+from mer_bench.checks import tiny_data
+from mer_bench.datasets import load_dataset
+from mer_bench.features import (OnsetApexSequence, magnify_frames, optical_flow, resample_frames,
+                                synthesize_frames)
+from mer_bench.method import RunContext, build_method
+from mer_bench.methods.mpfnet import magnification_plan
+from mer_bench.runner import FeatureLoader
+from mer_bench.training import triplet_loss
+from tests.helpers import shifted_pair
+
+
+def test_resample_interpolates_between_neighbours():
+    frames = np.stack([np.full((2, 2, 3), v, np.uint8) for v in (0, 100)])
+    out = resample_frames(frames, 5)
+    assert out.shape == (5, 2, 2, 3)
+    assert out[:, 0, 0, 0].tolist() == [0, 25, 50, 75, 100]
+
+
+def test_flow_synthesis_runs_from_onset_to_apex():
+    onset, apex = shifted_pair(2.0, 0.0)
+    frames = synthesize_frames(onset, apex, 5, "farneback")
+    assert np.array_equal(frames[0], onset)
+    half = optical_flow(onset, frames[2], "farneback")[:, 16:48, 16:48].mean((1, 2))
+    assert half == pytest.approx([1.0, 0.0], abs=0.2)
+
+
+def test_magnification_scales_the_motion():
+    onset, apex = shifted_pair(0.5, -0.25)
+    magnified = magnify_frames(np.stack([onset, apex]), phi=3, method="farneback")
+    flow = optical_flow(magnified[0], magnified[1], "farneback")[:, 16:48, 16:48].mean((1, 2))
+    assert flow == pytest.approx([2.0, -1.0], abs=0.25)  # (1 + 3) x the original shift
+
+
+def test_sequence_spec_shape_and_magnified_variant():
+    ds = load_dataset("synth-casme2")
+    row = ds.samples.iloc[0]
+    x = OnsetApexSequence(length=11, size=32).compute(ds, row)
+    assert x.shape == (5, 10, 32, 32) and x.dtype == np.float32
+    assert (x[2:] >= 0).all()  # absolute frame differences
+    flow_only = OnsetApexSequence(length=6, size=32, channels=("flow",)).compute(ds, row)
+    assert flow_only.shape == (2, 5, 32, 32)
+    big = OnsetApexSequence(length=6, size=32, magnification=6.0).compute(ds, row)
+    small = OnsetApexSequence(length=6, size=32).compute(ds, row)
+    assert np.abs(big[:2]).mean() > 2 * np.abs(small[:2]).mean()
+
+
+def test_cai3d_shapes_at_paper_width():
+    net = CAI3D(in_channels=5, embed_dim=512, width=1.0).eval()
+    x = torch.randn(1, 5, 10, 32, 32)
+    with torch.no_grad():
+        fmap = net.feature_map(x)
+        assert fmap.shape == (1, 480, 10, 8, 8)  # two (1,2,2) pools, Mixed_3c widths
+        assert net(x).shape == (1, 512)
+    assert net.mixed_3b.out_channels == 256
+
+
+def test_coordinate_attention_preserves_shape_and_gates_by_position():
+    torch.manual_seed(0)
+    ca = CoordinateAttention3d(16).eval()
+    x = torch.rand(2, 16, 4, 6, 8) + 0.1
+    y = ca(x)
+    assert y.shape == x.shape
+    ratio = y / x
+    assert (ratio > 0).all() and (ratio < 1).all()  # products of sigmoid gates
+    assert ratio[0, 0, :, 0, 0].std() > 0 and ratio[0, 0, 0, 0, :].std() > 0
+
+
+def test_magnification_plan_balances_classes():
+    counts = {0: 88, 1: 32, 2: 25}  # CASME II in MEGC2019 (Table I: 1~4, 1~12, 1~14)
+    plan = magnification_plan(counts, phi_base=4, phi_max=14)
+    assert plan[0] == [1, 2, 3, 4] and max(plan[2]) == 14 and max(plan[1]) in (12, 13)
+    sizes = {c: n * (1 + len(plan[c])) for c, n in counts.items()}
+    assert sizes[0] == 440 and max(sizes.values()) / min(sizes.values()) < 1.25
+    capped = magnification_plan({0: 92, 1: 15}, phi_base=3, phi_max=14)
+    assert capped[1] == list(range(1, 15))  # SAMM's surprise hits the cap
+
+
+def test_magnified_set_sizes_follow_the_plan():
+    method = build_method("mpfnet-p", "smoke")
+    train, _, _ = tiny_data(method.input_specs)
+    ctx = RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None))
+    x, labels = method.magnified_set(train, ctx)
+    counts = {int(c): int(n) for c, n in zip(*np.unique(train.labels, return_counts=True))}
+    plan = magnification_plan(counts, method.config.phi_base, method.config.phi_max)
+    assert len(x) == sum(n * (1 + len(plan[c])) for c, n in counts.items())
+    assert x.shape[1:] == train.x.shape[1:]
+    assert np.bincount(labels).tolist() == [counts[c] * (1 + len(plan[c])) for c in sorted(counts)]
+
+
+def test_triplet_loss_on_hand_made_embeddings():
+    a = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    p = torch.tensor([[1.0, 0.0], [0.0, 0.1]])
+    n = torch.tensor([[0.0, 1.0], [3.0, 0.0]])
+    # first: 1 - 1 + 0.5 = 0.5; second: 0.01 - 9 + 0.5 < 0 -> 0
+    assert triplet_loss(a, p, n, margin=0.5).item() == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("name", ["mpfnet-p", "mpfnet-c"])
+def test_gamma_and_encoders_never_see_test_subjects(name):
+    method = build_method(name, "smoke")
+    train, test, _ = tiny_data(method.input_specs)
+    ctx = RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None))
+    method.fit(train, ctx)
+    assert set(method.val_subjects) <= set(train.subjects)
+    assert not set(method.val_subjects) & set(test.subjects)
+    assert len(method.encoders) == (2 if name == "mpfnet-p" else 1)
+    assert method.predict(test).labels.shape == (len(test),)
+    assert test.label_reads == []
+
+
+@pytest.mark.parametrize("priors", ["none", "gfe", "afe"])
+def test_prior_ablations_run(priors):
+    method = build_method("mpfnet-c", "smoke", priors=priors)
+    train, test, _ = tiny_data(method.input_specs)
+    method.fit(train, RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None)))
+    assert method.predict(test).labels.shape == (len(test),)
+
+
+def test_channel_ablation_from_the_command_line_form():
+    assert build_method("mpfnet-c", "smoke", channels="diff").inputs.n_channels == 3
+    assert build_method("mpfnet-p", "smoke", channels="flow,diff").inputs.channels == ("flow", "diff")
