@@ -50,9 +50,17 @@ def _seeds(args) -> tuple[int, ...]:
     return (args.seed,)
 
 
+def _apply_data_roots(args) -> None:
+    from mer_bench.folders import set_data_roots
+    pairs = _key_values(getattr(args, "data_root", None), "--data-root")
+    if pairs:
+        set_data_roots({k.replace("_", "-"): str(v) for k, v in pairs.items()})
+
+
 def cmd_run(args) -> int:
     from mer_bench.leaderboard import build, collect, row
     from mer_bench.runner import RunOptions, run
+    _apply_data_roots(args)
     params = _key_values(args.param, "--param")
     for name in ("n_way", "k_shot", "q_query", "episodes"):
         if getattr(args, name) is not None:
@@ -63,7 +71,7 @@ def cmd_run(args) -> int:
         backend=args.backend, out_dir=Path(args.out), cache_dir=args.cache_dir,
         resume=args.resume, fresh=args.fresh, protocol_params=params,
         method_overrides=_key_values(args.set, "--set"),
-        auxiliary={"macro": args.macro_dataset}, progress=not args.quiet)
+        auxiliary={"macro": args.macro_dataset}, progress=not args.quiet, strict=args.strict)
     path = run(options)
     board = build(Path(args.out), Path(args.out) / "LEADERBOARD.md", skip_invalid=True)
     print(path)
@@ -76,6 +84,40 @@ def cmd_run(args) -> int:
               f"accuracy {m['accuracy']:.3f}{synthetic}")
         print(f"leaderboard row in {board}:")
         print("| " + " | ".join(map(str, row(*mine[0], board.parent))) + " |")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    """List real datasets and where they are configured; or check one."""
+    import warnings
+
+    import pandas as pd
+
+    from mer_bench.datasets import load_dataset
+    from mer_bench.folders import DATA_FOLDERS, data_root
+    _apply_data_roots(args)
+    if args.action is None:
+        for name in DATA_FOLDERS:
+            root, source = data_root(name)
+            state = "found" if root is not None and root.is_dir() else "missing"
+            print(f"  {name:9s} {state if root else 'not configured':15s} {root or ''} "
+                  f"{f'({source})' if root else ''}")
+        print("  synthetic twins (always available): synth-casme2, synth-samm, synth-smic, "
+              "synth-mmew, synth-casme, synth-ckplus, synth-megc2019")
+        return 0
+    if not args.dataset:
+        raise MerBenchError(f"datasets check needs --dataset NAME; choose from {', '.join(DATA_FOLDERS)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = load_dataset(args.dataset, strict=args.strict)
+    samples = dataset.samples
+    print(f"{dataset.name}: {len(samples)} clips, {samples['subject'].nunique()} subjects")
+    table = pd.crosstab(samples["subject"].str.split("/").str[-1], samples["emotion"], margins=True)
+    print(table.to_string())
+    problems = list(dataset.problems)
+    print(f"{len(problems)} problems" + (":" if problems else ""))
+    for p in problems:
+        print(f"  {p.line()}")
     return 0
 
 
@@ -103,7 +145,8 @@ def cmd_list(args) -> int:
     if what in (None, "schemes"):
         print("label schemes:")
         for s in SCHEMES.values():
-            print(f"  {s.name:10s} {', '.join(s.classes)}  (datasets: {', '.join(s.datasets)})")
+            print(f"  {s.name:10s} {', '.join(s.classes)}  (datasets: {', '.join(s.datasets)}; "
+                  f"{s.description})")
     return 0
 
 
@@ -173,7 +216,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--macro-dataset", default="synth-ckplus",
                      help="auxiliary macro-expression dataset (default synth-ckplus)")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    run.add_argument("--data-root", action="append", metavar="NAME=PATH",
+                     help="folder of a real dataset, e.g. --data-root casme2=/data/CASME2")
+    run.add_argument("--strict", action="store_true",
+                     help="any problem in a real dataset is an error (default: skip the clip)")
     run.set_defaults(func=cmd_run)
+
+    data = sub.add_parser("datasets", help="real datasets: where they are; 'check' one")
+    data.add_argument("action", nargs="?", choices=["check"])
+    data.add_argument("--dataset", help="with check: the dataset to check")
+    data.add_argument("--data-root", action="append", metavar="NAME=PATH")
+    data.add_argument("--strict", action="store_true", help="with check: fail on any problem")
+    data.set_defaults(func=cmd_datasets)
 
     lst = sub.add_parser("list", help="list datasets, protocols, methods and label schemes")
     lst.add_argument("what", nargs="?", choices=["datasets", "protocols", "methods", "schemes"])
@@ -202,7 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"mer-bench: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+    warnings.formatwarning = _format_warning
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -26,15 +26,12 @@ class Dataset(ABC):
     synthetic: bool
     samples: pd.DataFrame
     fingerprint: str
+    problems: tuple = ()
+    """Clips a loader skipped or warned about (``mer_bench.folders.Problem``)."""
 
     @abstractmethod
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
         """uint8 (len(indices), size, size, 3) RGB frames of one clip."""
-
-    def describe(self) -> str:
-        counts = self.samples.groupby("emotion").size().to_dict()
-        return (f"{self.name}: {len(self.samples)} clips, "
-                f"{self.samples['subject'].nunique()} subjects, {counts}")
 
 
 class CompositeDataset(Dataset):
@@ -84,4 +81,5 @@ def load_dataset(name: str, **options) -> Dataset:
 
 
 def _import_builtin() -> None:
+    import mer_bench.loaders  # noqa: F401  (registers the real datasets)
     import mer_bench.synthetic.twins  # noqa: F401  (registers the synthetic twins)

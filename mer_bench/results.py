@@ -2,7 +2,8 @@
 
 A result is plain JSON. Top-level keys: schema, run_id, method {name, preset, config,
 config_hash, inputs}, protocol {name, version, params}, datasets, dataset, synthetic,
-label_scheme {name, classes}, seeds, folds, predictions [{sample_id, dataset, subject,
+label_scheme {name, classes}, seeds, folds, data_problems (clips a real-data loader
+skipped or warned about: kind, file, row, sample_id, detail, skip), predictions [{sample_id, dataset, subject,
 fold, seed, y_true, y_pred, scores?, episode?}], metrics {accuracy, uf1, uar,
 per_class, confusion, ci {metric: [lo, hi]}, ci_method, per_subject?, per_dataset?,
 per_seed?, seed_spread?, sd?, n_repeats?}, timing, environment, created.

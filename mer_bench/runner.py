@@ -24,7 +24,9 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +71,7 @@ class RunOptions:
     auxiliary: dict = field(default_factory=lambda: {"macro": "synth-ckplus"})
     data_seed: int = 0
     progress: bool = True
+    strict: bool = False
 
 
 def resolve_device(device: str) -> str:
@@ -94,6 +97,15 @@ def device_name(device: str) -> str:
     return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
+@lru_cache(maxsize=8)
+def quiet_dataset(name: str, data_seed: int) -> Dataset:
+    """A dataset loaded once per process, without repeating the loader's warnings (the
+    main process has shown them and the result file records them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_dataset(name, data_seed=data_seed)
+
+
 @dataclass
 class AuxiliaryLoader:
     """Picklable loader for ``RunContext.auxiliary``: the named dataset under its default
@@ -107,7 +119,7 @@ class AuxiliaryLoader:
     def _dataset(self, kind: str) -> Dataset:
         if kind not in self.datasets:
             raise MerBenchError(f"no auxiliary dataset {kind!r}; configured: {list(self.datasets)}")
-        return load_dataset(self.datasets[kind], data_seed=self.data_seed)
+        return quiet_dataset(self.datasets[kind], self.data_seed)
 
     def fingerprint(self, kind: str) -> str:
         return self._dataset(kind).fingerprint
@@ -131,7 +143,7 @@ class FeatureLoader:
     cache_root: Path | None
 
     def __call__(self, spec: FeatureSpec, sample_ids: list[str]) -> np.ndarray:
-        dataset = load_dataset(self.dataset, data_seed=self.data_seed)
+        dataset = quiet_dataset(self.dataset, self.data_seed)
         rows = dataset.samples.set_index("sample_id").loc[list(sample_ids)].reset_index()
         return FeatureCache(self.cache_root).materialize(dataset, rows, spec, progress=False)
 
@@ -166,7 +178,7 @@ def run(options: RunOptions) -> Path:
     protocol = get_protocol(options.protocol, **options.protocol_params)
     dataset_name = options.dataset or protocol.default_dataset
     protocol.check_dataset(dataset_name)
-    dataset = load_dataset(dataset_name, data_seed=options.data_seed)
+    dataset = load_dataset(dataset_name, data_seed=options.data_seed, strict=options.strict)
     scheme = get_scheme(options.scheme, dataset.name)
     samples = scheme.apply(dataset.samples)
     if samples.empty:
@@ -396,6 +408,7 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "label_scheme": {"name": scheme.name, "classes": list(scheme.classes)},
         "seeds": list(options.seeds),
         "folds": _fold_table(tasks),
+        "data_problems": [asdict(p) for p in dataset.problems],
         "predictions": predictions,
         "metrics": metrics,
         "timing": {

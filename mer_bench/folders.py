@@ -1,0 +1,271 @@
+"""Real datasets on disk: where they live, their frame folders, face crops, and the
+problems a loader finds.
+
+Where datasets live (first match wins):
+1. ``--data-root NAME=PATH`` on the command line (kept in ``$MER_BENCH_DATA_ROOTS`` as
+   ``NAME=PATH;NAME=PATH`` so worker processes see it too);
+2. the config file ``$MER_BENCH_CONFIG`` (default ``~/.config/mer-bench/datasets.ini``),
+   section ``[data_roots]``, lines ``casme2 = /data/CASME2``;
+3. ``$MER_BENCH_DATA/<folder>``, the folder named as in ``DATA_FOLDERS`` (``casme2/``,
+   ``samm/``, ``smic/``, ...), each laid out as the dataset is distributed.
+
+Frame indices in the sample table are positions in the clip folder's frames sorted by
+their frame number; loaders convert the official (absolute) frame numbers to positions.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from mer_bench.datasets import Dataset
+from mer_bench.errors import MerBenchError
+from mer_bench.samples import KNOWN_EMOTIONS, validate_samples
+
+DATA_FOLDERS = {"casme2": "casme2", "samm": "samm", "smic-hs": "smic", "smic-vis": "smic",
+                "smic-nir": "smic", "mmew": "mmew", "casme": "casme", "ckplus": "ckplus"}
+ROOTS_ENV = "MER_BENCH_DATA_ROOTS"
+
+
+def set_data_roots(pairs: dict[str, str]) -> None:
+    """Command-line overrides (``--data-root``), exported to worker processes."""
+    unknown = sorted(set(pairs) - set(DATA_FOLDERS))
+    if unknown:
+        raise MerBenchError(f"--data-root names unknown datasets {unknown}; choose from "
+                            f"{', '.join(DATA_FOLDERS)}")
+    current = _env_roots()
+    current.update(pairs)
+    os.environ[ROOTS_ENV] = ";".join(f"{k}={v}" for k, v in current.items())
+
+
+def _env_roots() -> dict[str, str]:
+    text = os.environ.get(ROOTS_ENV, "")
+    return dict(item.split("=", 1) for item in text.split(";") if "=" in item)
+
+
+def _config_roots() -> dict[str, str]:
+    path = Path(os.environ.get("MER_BENCH_CONFIG", Path.home() / ".config/mer-bench/datasets.ini"))
+    if not path.exists():
+        return {}
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path)
+    except configparser.Error as err:
+        raise MerBenchError(f"{path}: unreadable config ({err})") from None
+    return dict(parser["data_roots"]) if parser.has_section("data_roots") else {}
+
+
+def data_root(name: str) -> tuple[Path | None, str]:
+    """(folder, how it was configured) for dataset ``name``; folder None if unset."""
+    for source, roots in (("--data-root", _env_roots()), ("config file", _config_roots())):
+        if name in roots:
+            return Path(roots[name]).expanduser(), source
+        if DATA_FOLDERS[name] in roots:
+            return Path(roots[DATA_FOLDERS[name]]).expanduser(), source
+    base = os.environ.get("MER_BENCH_DATA")
+    if base:
+        return Path(base).expanduser() / DATA_FOLDERS[name], "MER_BENCH_DATA"
+    return None, "not configured"
+
+
+def require_root(name: str) -> Path:
+    root, source = data_root(name)
+    if root is None:
+        raise MerBenchError(f"dataset {name!r} is not configured: set MER_BENCH_DATA to a folder "
+                            f"holding {DATA_FOLDERS[name]}/ or pass --data-root {name}=PATH")
+    if not root.is_dir():
+        raise MerBenchError(f"dataset {name!r}: folder {root} (from {source}) does not exist")
+    return root
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a clip. ``row`` is the sheet row as a spreadsheet shows it
+    (1-based, header included); None for folder-only datasets. ``skip``: the clip is
+    left out (or, with ``strict``, the load fails); otherwise it is a warning and the
+    clip is kept."""
+
+    kind: str
+    file: str
+    row: int | None
+    sample_id: str
+    detail: str
+    skip: bool = True
+
+    def line(self) -> str:
+        where = f"{self.file}" + (f" row {self.row}" if self.row is not None else "")
+        action = "skipped" if self.skip else "kept"
+        return f"{where}: {self.sample_id}: {self.kind}: {self.detail} ({action})"
+
+
+def frame_files(folder: Path, pattern: str) -> tuple[list[Path], list[int]]:
+    """Files in ``folder`` whose name matches ``pattern`` (one group: the frame number),
+    sorted by frame number; returns (paths, numbers)."""
+    regex = re.compile(pattern)
+    found = []
+    for path in folder.iterdir() if folder.is_dir() else []:
+        m = regex.fullmatch(path.name)
+        if m:
+            found.append((int(m.group(1)), path))
+    found.sort()
+    return [p for _, p in found], [n for n, _ in found]
+
+
+def read_sheet(path: Path, **kwargs) -> pd.DataFrame:
+    """``pd.read_excel`` with errors that name the file."""
+    try:
+        return pd.read_excel(path, **kwargs)
+    except (ValueError, KeyError, OSError) as err:
+        raise MerBenchError(f"{path}: cannot read sheet ({err})") from None
+
+
+def require_columns(table: pd.DataFrame, columns: list[str], path: Path) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise MerBenchError(f"{path}: missing columns {missing}; found {list(table.columns)}")
+
+
+class ClipBuilder:
+    """Collects sample rows and problems while a loader walks an annotation sheet."""
+
+    def __init__(self, dataset: str, kind: str = "micro"):
+        self.dataset, self.kind = dataset, kind
+        self.rows: list[dict] = []
+        self.paths: dict[str, list[Path]] = {}
+        self.problems: list[Problem] = []
+
+    def add(self, *, subject: str, clip: str, emotion: str, aus: str, onset: int | None,
+            apex: int | str | None, offset: int | None, fps: float, folder: Path, pattern: str,
+            source: Path, row: int | None, apex_annotated: bool = True) -> None:
+        """Resolve absolute frame numbers against the folder; record a row or a problem.
+        ``onset``/``offset`` None mean the first/last frame on disk; ``apex`` None means
+        not annotated (the middle frame is used; a warning unless the dataset has no apex
+        annotations at all, ``apex_annotated=False``); ``apex="offset"`` means the last
+        annotated frame (CK+'s peak)."""
+        sid = f"{self.dataset}/{subject}/{clip}"
+
+        def report(kind: str, detail: str, skip: bool = True) -> None:
+            self.problems.append(Problem(kind, str(source), row, sid, detail, skip))
+
+        if emotion not in KNOWN_EMOTIONS:
+            report("unknown label", f"emotion {emotion!r}; known: {sorted(KNOWN_EMOTIONS)}")
+            return
+        paths, numbers = frame_files(folder, pattern)
+        if not paths:
+            report("missing frames", f"no frames matching {pattern} in {folder}")
+            return
+        onset = numbers[0] if onset is None else onset
+        offset = numbers[-1] if offset is None else offset
+        apex = offset if apex == "offset" else apex
+        position = {n: i for i, n in enumerate(numbers)}
+        if onset not in position or offset not in position:
+            report("range not on disk", f"annotated {onset}-{offset}, folder holds "
+                                        f"{numbers[0]}-{numbers[-1]}")
+            return
+        if apex is not None and not onset <= apex <= offset:
+            report("apex outside range", f"apex {apex} not in [{onset}, {offset}]")
+            return
+        if apex is not None and apex not in position:
+            report("apex not on disk", f"apex frame {apex} missing from {folder}")
+            return
+        if apex is None and apex_annotated:
+            report("apex missing", "no apex annotation; the middle frame is used", skip=False)
+        self.rows.append(dict(
+            sample_id=sid, dataset=self.dataset, subject=f"{self.dataset}/{subject}", clip=clip,
+            emotion=emotion, aus=aus, onset=position[onset],
+            apex=pd.NA if apex is None else position[apex], offset=position[offset], fps=fps,
+            n_frames=len(paths), kind=self.kind))
+        self.paths[sid] = paths
+
+
+class FolderDataset(Dataset):
+    """A real dataset read from its folders. ``crop_faces``: detect the face on each
+    clip's onset frame (OpenCV Haar cascade) and crop the whole clip to it; folders of
+    pre-cropped faces are used as they are."""
+
+    synthetic = False
+
+    def __init__(self, name: str, builder: ClipBuilder, root: Path, crop_faces: bool,
+                 strict: bool = False):
+        rows = builder.rows
+        self.problems = builder.problems
+        if strict and self.problems:
+            raise MerBenchError(f"{name}: {len(self.problems)} problems (strict):\n  "
+                                + "\n  ".join(p.line() for p in self.problems))
+        for p in self.problems:
+            warnings.warn(f"{name}: {p.line()}", stacklevel=2)
+        columns = ["sample_id", "dataset", "subject", "clip", "emotion", "aus", "onset", "apex",
+                   "offset", "fps", "n_frames", "kind"]
+        self.samples = validate_samples(pd.DataFrame(rows, columns=columns), source=str(root))
+        self.name = name
+        self.paths = builder.paths
+        self.crop_faces = crop_faces
+        self._boxes: dict[str, tuple[int, int, int, int]] = {}
+        digest = hashlib.sha256()
+        for sid in self.samples["sample_id"]:
+            first = self.paths[sid][0].stat()
+            digest.update(f"{sid}:{len(self.paths[sid])}:{first.st_size}:{first.st_mtime_ns}".encode())
+        self.fingerprint = f"{name}:{root.resolve()}:{crop_faces}:{digest.hexdigest()[:16]}"
+
+    def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
+        paths = self.paths[sample_id]
+        images = [read_rgb(paths[int(i)]) for i in indices]
+        if self.crop_faces:
+            x, y, w, h = self._face_box(sample_id)
+            images = [im[y:y + h, x:x + w] for im in images]
+        return np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA)
+                         for im in images])
+
+    def _face_box(self, sample_id: str) -> tuple[int, int, int, int]:
+        if sample_id not in self._boxes:
+            onset = int(self.samples.loc[self.samples["sample_id"] == sample_id, "onset"].iloc[0])
+            path = self.paths[sample_id][onset]
+            box, found = face_box(read_rgb(path))
+            if not found:
+                warnings.warn(f"{sample_id}: no face found on the onset frame {path}; the "
+                              f"largest centred square is used", stacklevel=2)
+            self._boxes[sample_id] = box
+        return self._boxes[sample_id]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise MerBenchError(f"{path}: unreadable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+_CASCADE: cv2.CascadeClassifier | None = None
+
+
+def face_box(image: np.ndarray) -> tuple[tuple[int, int, int, int], bool]:
+    """((x, y, w, h), found): the largest frontal face found by OpenCV's bundled Haar
+    cascade, widened by 10 % on each side and clipped to the image; when no face is
+    found, the largest centred square and ``found=False``."""
+    global _CASCADE
+    if _CASCADE is None:
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        _CASCADE = cv2.CascadeClassifier(str(path))
+        if _CASCADE.empty():
+            raise MerBenchError(f"OpenCV's face cascade {path} is missing; install "
+                                f"opencv-contrib-python-headless==4.14.0.94")
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    side = min(gray.shape)
+    faces = _CASCADE.detectMultiScale(gray, 1.1, 5, minSize=(max(16, side // 8),) * 2)
+    h_img, w_img = gray.shape
+    if len(faces) == 0:
+        return ((w_img - side) // 2, (h_img - side) // 2, side, side), False
+    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+    pad_w, pad_h = int(0.1 * w), int(0.1 * h)
+    x0, y0 = max(0, x - pad_w), max(0, y - pad_h)
+    box = (int(x0), int(y0), int(min(w_img, x + w + pad_w) - x0), int(min(h_img, y + h + pad_h) - y0))
+    return box, True

@@ -1,0 +1,211 @@
+"""Loaders of the real datasets from their official files (facts: shared/datasets.md).
+
+Each loader parses the official annotation sheet (pandas + openpyxl) or folder tree into
+the sample table and checks every clip against its frames on disk (``ClipBuilder``):
+missing frames, annotated ranges not on disk, apex outside [onset, offset] make the clip
+skipped with a warning (recorded in the result file; ``strict=True`` makes them errors);
+a missing apex is kept with the middle frame. Cropped frame folders are preferred and
+used as they are; raw folders get a Haar-cascade face crop.
+
+Handled quirks: CASME II subject ids read as int (re-padded ``sub01``), ``/`` as apex,
+AU cells that are ints or strings; SAMM's 13 preamble rows (header on row 13),
+capitalised emotions and ``Other`` singular, subjects read as int (``006``), varying
+frame-number padding; SMIC's labels in folder names, unpadded subjects, no apex;
+MMEW's ``Micro_Expression/{emotion}/{clip}`` layout; CASME's varying frame padding;
+CK+'s float emotion codes in text files. CAS(ME)^2 (``casme-sq``) is not covered yet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mer_bench.datasets import CompositeDataset, register_dataset
+from mer_bench.errors import MerBenchError
+from mer_bench.composite import select_official
+from mer_bench.folders import (ClipBuilder, FolderDataset, read_sheet, require_columns,
+                               require_root)
+from mer_bench.samples import normalize_emotion
+
+CKPLUS_CODES = {1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happiness",
+                6: "sadness", 7: "surprise"}
+
+
+def _find(root: Path, pattern: str, what: str) -> Path:
+    found = sorted(root.glob(pattern)) or sorted(root.glob(f"*/{pattern}"))
+    if not found:
+        raise MerBenchError(f"{root}: no {what} ({pattern}) found")
+    return found[0]
+
+
+def _frames_dir(root: Path, cropped: str, raw: str) -> tuple[Path, bool]:
+    """(folder, crop_faces): the cropped folder when present, else the raw one."""
+    for name, crop in ((cropped, False), (raw, True)):
+        for candidate in (root / name, *root.glob(f"*/{name}")):
+            if candidate.is_dir():
+                return candidate, crop
+    raise MerBenchError(f"{root}: neither {cropped}/ nor {raw}/ found")
+
+
+def _number(value) -> int | None:
+    """A frame number cell: int, float or text; ``/``, blank or NaN -> None."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    if text in ("", "/", "-"):
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        return None
+
+
+def _aus(value) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
+
+
+@register_dataset("casme2", "CASME II from its coding sheet and Cropped/ or CASME2_RAW_selected/")
+def load_casme2(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+    root = require_root("casme2")
+    sheet = _find(root, "CASME2-coding-*.xlsx", "coding sheet")
+    table = read_sheet(sheet, sheet_name="Sheet1", header=0)
+    require_columns(table, ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame",
+                            "Action Units", "Estimated Emotion"], sheet)
+    frames, crop = _frames_dir(root, "Cropped", "CASME2_RAW_selected")
+    builder = ClipBuilder("casme2")
+    for i, r in table.iterrows():
+        subject = f"sub{int(float(r['Subject'])):02d}"
+        builder.add(subject=subject, clip=str(r["Filename"]).strip(),
+                    emotion=normalize_emotion(r["Estimated Emotion"]), aus=_aus(r["Action Units"]),
+                    onset=_number(r["OnsetFrame"]), apex=_number(r["ApexFrame"]),
+                    offset=_number(r["OffsetFrame"]), fps=200.0,
+                    folder=frames / subject / str(r["Filename"]).strip(),
+                    pattern=r"(?:reg_)?img(\d+)\.jpg", source=sheet, row=int(i) + 2)
+    return FolderDataset("casme2", builder, root, crop, strict)
+
+
+@register_dataset("samm", "SAMM from SAMM_Micro_FACS_Codes_v2.xlsx and its frame folders")
+def load_samm(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+    root = require_root("samm")
+    sheet = _find(root, "SAMM_Micro_FACS_Codes*.xlsx", "FACS code sheet")
+    table = read_sheet(sheet, sheet_name="MICRO_ONLY", header=13)
+    require_columns(table, ["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame",
+                            "Action Units", "Estimated Emotion"], sheet)
+    frames = root / "SAMM" if (root / "SAMM").is_dir() else root
+    builder = ClipBuilder("samm")
+    for i, r in table.iterrows():
+        if pd.isna(r["Filename"]):
+            continue
+        subject = f"{int(float(r['Subject'])):03d}"
+        clip = str(r["Filename"]).strip()
+        builder.add(subject=subject, clip=clip, emotion=normalize_emotion(r["Estimated Emotion"]),
+                    aus=_aus(r["Action Units"]), onset=_number(r["Onset Frame"]),
+                    apex=_number(r["Apex Frame"]), offset=_number(r["Offset Frame"]), fps=200.0,
+                    folder=frames / subject / clip, pattern=r"\d+_(\d+)\.jpg", source=sheet,
+                    row=int(i) + 15)
+    return FolderDataset("samm", builder, root, False, strict)
+
+
+def _load_smic(part: str, fps: float, strict: bool) -> FolderDataset:
+    root = require_root(f"smic-{part.lower()}")
+    candidates = [p for p in [root / part, *root.glob(f"*/{part}")] if p.is_dir()]
+    if not candidates:
+        raise MerBenchError(f"{root}: no {part}/ folder (SMIC is laid out as {part}/s1/micro/...)")
+    cropped = [p for p in candidates if "crop" in str(p).lower()]
+    base = (cropped or candidates)[0]
+    name = f"smic-{part.lower()}"
+    builder = ClipBuilder(name)
+    for subject_dir in sorted(base.glob("s*"), key=lambda p: int(p.name[1:]) if p.name[1:].isdigit() else 0):
+        for emotion_dir in sorted((subject_dir / "micro").glob("*")):
+            for clip_dir in sorted(p for p in emotion_dir.iterdir() if p.is_dir()):
+                builder.add(subject=subject_dir.name, clip=clip_dir.name,
+                            emotion=normalize_emotion(emotion_dir.name), aus="", onset=None,
+                            apex=None, offset=None, fps=fps, folder=clip_dir,
+                            pattern=r"(?:reg_)?image(\d+)\.bmp", source=clip_dir, row=None,
+                            apex_annotated=False)
+    return FolderDataset(name, builder, root, not cropped, strict)
+
+
+@register_dataset("smic-hs", "SMIC high-speed (100 fps) from its HS/ folder tree")
+def load_smic_hs(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+    return _load_smic("HS", 100.0, strict)
+
+
+@register_dataset("smic-vis", "SMIC visual (25 fps) from its VIS/ folder tree")
+def load_smic_vis(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+    return _load_smic("VIS", 25.0, strict)
+
+
+@register_dataset("smic-nir", "SMIC near-infrared (25 fps) from its NIR/ folder tree")
+def load_smic_nir(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+    return _load_smic("NIR", 25.0, strict)
+
+
+@register_dataset("mmew", "MMEW micro-expressions from MMEW_Micro_Exp.xlsx and Micro_Expression/")
+def load_mmew(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+    root = require_root("mmew")
+    sheet = _find(root, "MMEW_Micro_Exp.xlsx", "annotation sheet")
+    table = read_sheet(sheet, header=0)
+    require_columns(table, ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame",
+                            "Action Units", "Estimated Emotion"], sheet)
+    frames = _find(root, "Micro_Expression", "frame folder")
+    builder = ClipBuilder("mmew")
+    for i, r in table.iterrows():
+        raw_subject = str(r["Subject"]).strip()
+        subject = f"S{int(raw_subject.lstrip('Ss')):02d}"
+        emotion = normalize_emotion(r["Estimated Emotion"])
+        clip = str(r["Filename"]).strip()
+        builder.add(subject=subject, clip=clip, emotion=emotion, aus=_aus(r["Action Units"]),
+                    onset=_number(r["OnsetFrame"]), apex=_number(r["ApexFrame"]),
+                    offset=_number(r["OffsetFrame"]), fps=90.0, folder=frames / emotion / clip,
+                    pattern=r"(\d+)\.jpg", source=sheet, row=int(i) + 2)
+    return FolderDataset("mmew", builder, root, True, strict)
+
+
+@register_dataset("casme", "CASME from its label sheet and sub*/ frame folders")
+def load_casme(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+    root = require_root("casme")
+    sheet = _find(root, "*.xlsx", "label sheet")
+    table = read_sheet(sheet, header=0)
+    require_columns(table, ["Subject", "Filename", "OnsetF", "ApexF1", "OffsetF", "Emotion"], sheet)
+    frames, crop = _frames_dir(root, "Cropped", "Raw")
+    builder = ClipBuilder("casme")
+    for i, r in table.iterrows():
+        subject = f"sub{int(float(r['Subject'])):02d}"
+        clip = str(r["Filename"]).strip()
+        builder.add(subject=subject, clip=clip, emotion=normalize_emotion(r["Emotion"]), aus="",
+                    onset=_number(r["OnsetF"]), apex=_number(r["ApexF1"]),
+                    offset=_number(r["OffsetF"]), fps=60.0, folder=frames / subject / clip,
+                    pattern=rf"(?:reg_)?{clip}-(\d+)\.jpg", source=sheet, row=int(i) + 2)
+    return FolderDataset("casme", builder, root, crop, strict)
+
+
+@register_dataset("ckplus", "CK+ labelled sequences (macro) from cohn-kanade-images/ and Emotion/")
+def load_ckplus(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+    root = require_root("ckplus")
+    images, labels = _find(root, "cohn-kanade-images", "image folder"), _find(root, "Emotion", "labels")
+    builder = ClipBuilder("ckplus", kind="macro")
+    for label_file in sorted(labels.glob("S*/*/*_emotion.txt")):
+        subject, sequence = label_file.parent.parent.name, label_file.parent.name
+        try:
+            code = int(float(label_file.read_text().strip()))
+            emotion = CKPLUS_CODES[code]
+        except (ValueError, KeyError):
+            raise MerBenchError(f"{label_file}: not an emotion code 1-7") from None
+        folder = images / subject / sequence
+        builder.add(subject=subject, clip=sequence, emotion=emotion, aus="", onset=None,
+                    apex="offset", offset=None, fps=30.0, folder=folder,
+                    pattern=rf"{subject}_{sequence}_(\d+)\.png", source=label_file, row=None)
+    return FolderDataset("ckplus", builder, root, True, strict)
+
+
+@register_dataset("megc2019", "MEGC2019 composite: the official 442 rows of smic-hs + casme2 + samm")
+def load_megc2019(data_seed: int = 0, strict: bool = False) -> CompositeDataset:
+    parts = [load_smic_hs(strict=strict), load_casme2(strict=strict), load_samm(strict=strict)]
+    table = pd.concat([p.samples for p in parts], ignore_index=True)
+    composite = CompositeDataset("megc2019", parts, select_official(table, "megc2019"))
+    composite.problems = [p for part in parts for p in part.problems]
+    return composite

@@ -1,0 +1,155 @@
+"""Fixture trees in the real datasets' official layouts, written from the synthetic twins.
+
+Each writer copies a twin's clips (subjects, emotions, per-subject counts, clip ids) into
+the folder layout and annotation sheet of the real dataset (datasets.md), with tiny
+frames rendered by the twin, so the loaders are tested on the exact file formats:
+int-typed subject cells, ``/`` as apex, SAMM's 13 preamble rows and capitalised labels,
+SMIC's unpadded subject folders, absolute frame numbers that do not start at 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import openpyxl
+import pandas as pd
+
+from mer_bench.datasets import load_dataset
+
+SIZE = 24
+
+
+def _frames(twin, row) -> np.ndarray:
+    return twin.frames(row["sample_id"], np.arange(row["n_frames"]), SIZE)
+
+
+def _write(path: Path, frames_rgb: np.ndarray, names: list[str]) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for frame, name in zip(frames_rgb, names):
+        cv2.imwrite(str(path / name), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+
+
+def _twin_rows(name: str, limit_subjects: int | None) -> tuple[object, pd.DataFrame]:
+    twin = load_dataset(name)
+    rows = twin.samples
+    if limit_subjects:
+        keep = sorted(rows["subject"].unique())[:limit_subjects]
+        rows = rows[rows["subject"].isin(keep)]
+    return twin, rows
+
+
+def write_casme2(root: Path, limit_subjects: int | None = None) -> Path:
+    twin, rows = _twin_rows("synth-casme2", limit_subjects)
+    records = []
+    for _, r in rows.iterrows():
+        subject = r["subject"].split("/")[1]
+        first = 40 + len(records) % 7  # absolute frame numbers start anywhere
+        names = [f"reg_img{first + i}.jpg" for i in range(r["n_frames"])]
+        _write(root / "Cropped" / subject / r["clip"], _frames(twin, r), names)
+        apex = "/" if pd.isna(r["apex"]) else first + int(r["apex"])
+        aus = int(r["aus"]) if r["aus"].isdigit() else r["aus"]
+        records.append([int(subject[3:]), r["clip"], None, first + int(r["onset"]), apex,
+                        first + int(r["offset"]), None, aus, r["emotion"]])
+    columns = ["Subject", "Filename", "", "OnsetFrame", "ApexFrame", "OffsetFrame", "", "Action Units",
+               "Estimated Emotion"]
+    path = root / "CASME2-coding-20190701.xlsx"
+    _write_rows(path, "Sheet1", [], columns, records)
+    return path
+
+
+def write_samm(root: Path, limit_subjects: int | None = None) -> Path:
+    twin, rows = _twin_rows("synth-samm", limit_subjects)
+    records = []
+    for k, (_, r) in enumerate(rows.iterrows()):
+        subject = r["subject"].split("/")[1]
+        first, pad = 5000 + k, 5 if k % 2 else 4  # zero padding varies in the real set
+        names = [f"{subject}_{first + i:0{pad}d}.jpg" for i in range(r["n_frames"])]
+        _write(root / "SAMM" / subject / r["clip"], _frames(twin, r), names)
+        emotion = r["emotion"].capitalize()  # 'Anger', 'Other'
+        records.append([int(subject), r["clip"], "A", first + int(r["onset"]),
+                        first + int(r["apex"]), first + int(r["offset"]),
+                        int(r["offset"]) - int(r["onset"]) + 1, "Micro - 1/2", r["aus"], emotion,
+                        "", ""])
+    preamble = [[f"SAMM preamble line {i}"] for i in range(13)]
+    columns = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
+               "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
+    path = root / "SAMM_Micro_FACS_Codes_v2.xlsx"
+    _write_rows(path, "MICRO_ONLY", preamble, columns, records)
+    return path
+
+
+def write_smic(root: Path, limit_subjects: int | None = None) -> Path:
+    twin, rows = _twin_rows("synth-smic", limit_subjects)
+    base = root / "SMIC_all_cropped" / "HS"
+    for _, r in rows.iterrows():
+        subject = r["subject"].split("/")[1]
+        first = 100 + int(subject[1:])
+        names = [f"reg_image{first + i:06d}.bmp" for i in range(r["n_frames"])]
+        _write(base / subject / "micro" / r["emotion"] / r["clip"], _frames(twin, r), names)
+    return base
+
+
+def write_mmew(root: Path, limit_subjects: int | None = None) -> Path:
+    twin, rows = _twin_rows("synth-mmew", limit_subjects)
+    records = []
+    for _, r in rows.iterrows():
+        subject = r["subject"].split("/")[1]
+        names = [f"{1 + i}.jpg" for i in range(r["n_frames"])]  # onset frame is 1
+        _write(root / "Micro_Expression" / r["emotion"] / r["clip"], _frames(twin, r), names)
+        records.append([subject, r["clip"], 1 + int(r["onset"]), 1 + int(r["apex"]),
+                        1 + int(r["offset"]), r["aus"], r["emotion"], ""])
+    columns = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
+               "Estimated Emotion", "remarks"]
+    path = root / "MMEW_Micro_Exp.xlsx"
+    _write_rows(path, "Sheet1", [], columns, records)
+    return path
+
+
+def write_casme(root: Path, limit_subjects: int | None = None) -> Path:
+    twin, rows = _twin_rows("synth-casme", limit_subjects)
+    records = []
+    for k, (_, r) in enumerate(rows.iterrows()):
+        subject = r["subject"].split("/")[1]
+        clip = f"EP{k:03d}"
+        pad = 3 if k >= 91 else 1  # zero-padded to 3 digits from the 92nd clip on
+        names = [f"reg_{clip}-{1 + i:0{pad}d}.jpg" for i in range(r["n_frames"])]
+        _write(root / "Cropped" / subject / clip, _frames(twin, r), names)
+        records.append([int(subject[3:]), clip, 1 + int(r["onset"]), 1 + int(r["apex"]), None,
+                        1 + int(r["offset"]), r["emotion"]])
+    columns = ["Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "Emotion"]
+    path = root / "CASME_label.xlsx"
+    _write_rows(path, "Sheet1", [], columns, records)
+    return path
+
+
+def write_ckplus(root: Path, limit_subjects: int | None = None) -> Path:
+    twin, rows = _twin_rows("synth-ckplus", limit_subjects)
+    codes = {"anger": 1, "contempt": 2, "disgust": 3, "fear": 4, "happiness": 5, "sadness": 6,
+             "surprise": 7}
+    per_subject: dict[str, int] = {}
+    for _, r in rows.iterrows():
+        subject = r["subject"].split("/")[1]
+        per_subject[subject] = per_subject.get(subject, 0) + 1
+        sequence = f"{per_subject[subject]:03d}"
+        names = [f"{subject}_{sequence}_{1 + i:08d}.png" for i in range(r["n_frames"])]
+        _write(root / "cohn-kanade-images" / subject / sequence, _frames(twin, r), names)
+        label = root / "Emotion" / subject / sequence / f"{subject}_{sequence}_{r['n_frames']:08d}_emotion.txt"
+        label.parent.mkdir(parents=True, exist_ok=True)
+        label.write_text(f"   {codes[r['emotion']]:.7e}\n")
+    return root
+
+
+def _write_rows(path: Path, sheet: str, preamble: list[list], columns: list[str],
+                records: list[list]) -> None:
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = sheet
+    for line in preamble:
+        ws.append(line)
+    ws.append([c if c else None for c in columns])
+    for record in records:
+        ws.append(record)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)

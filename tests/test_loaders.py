@@ -1,0 +1,188 @@
+"""Real-dataset loaders on fixture trees in the official layouts (tests/real_fixtures.py)."""
+
+import shutil
+import warnings
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from mer_bench.cli import main
+from mer_bench.datasets import load_dataset
+from mer_bench.errors import MerBenchError
+from mer_bench.folders import face_box
+from mer_bench.results import load_result
+from mer_bench.runner import RunOptions, run
+from mer_bench.schemes import SCHEMES
+from mer_bench.synthetic.twins import CASME_COUNTS, CKPLUS_COUNTS, subject_counts
+from tests import real_fixtures
+
+WRITERS = {"casme2": real_fixtures.write_casme2, "samm": real_fixtures.write_samm,
+           "smic": real_fixtures.write_smic, "mmew": real_fixtures.write_mmew,
+           "casme": real_fixtures.write_casme, "ckplus": real_fixtures.write_ckplus}
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mer-data")
+    for folder, write in WRITERS.items():
+        write(root / folder)
+    return root
+
+
+@pytest.fixture
+def real_data(data_root, monkeypatch):
+    monkeypatch.setenv("MER_BENCH_DATA", str(data_root))
+    monkeypatch.delenv("MER_BENCH_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("MER_BENCH_CONFIG", str(data_root / "absent.ini"))
+    return data_root
+
+
+def quiet_load(name, **kw):
+    """Load without printing the loader's warnings (tests read ``problems`` instead)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_dataset(name, **kw)
+
+
+@pytest.mark.parametrize("name,real", [("casme2", "casme2"), ("samm", "samm"),
+                                       ("smic-hs", "smic-hs"), ("mmew", "mmew")])
+def test_counts_match_the_official_per_subject_counts(real_data, name, real):
+    samples = quiet_load(name).samples
+    got = (samples.assign(subject=samples["subject"].str.split("/").str[1])
+           .groupby(["subject", "emotion"]).size().rename("n").reset_index())
+    want = subject_counts(real).rename(columns={"n_clips": "n"})
+    merged = want.merge(got, on=["subject", "emotion"], how="outer", suffixes=("_want", "_got"))
+    assert (merged["n_want"] == merged["n_got"]).all()
+
+
+def test_quirks_of_the_official_files(real_data):
+    casme2 = quiet_load("casme2")
+    assert casme2.samples["subject"].str.match(r"casme2/sub\d\d$").all()  # int ids re-padded
+    row = casme2.samples.set_index("clip").loc["EP12_01f"]
+    assert pd.isna(row["apex"])  # '/' in the sheet
+    [problem] = casme2.problems
+    assert problem.kind == "apex missing" and not problem.skip and problem.row is not None
+    samm = quiet_load("samm").samples
+    assert "other" in set(samm["emotion"]) and samm["subject"].str.match(r"samm/\d{3}$").all()
+    smic = load_dataset("smic-hs").samples
+    assert smic["apex"].isna().all() and "smic-hs/s1" in set(smic["subject"])
+    assert len(load_dataset("casme").samples) == sum(CASME_COUNTS.values())
+    ck = load_dataset("ckplus").samples
+    assert ck.groupby("emotion").size().to_dict() == CKPLUS_COUNTS
+    assert (ck["apex"] == ck["offset"]).all() and (ck["kind"] == "macro").all()
+
+
+def test_megc2019_composite_is_the_official_list(real_data):
+    samples = quiet_load("megc2019").samples
+    labelled = SCHEMES["megc2019"].apply(samples)
+    assert len(labelled) == 442 and labelled["subject"].nunique() == 68
+
+
+def test_missing_clip_of_the_official_list_is_reported(data_root, tmp_path, monkeypatch):
+    copy = tmp_path / "data"
+    for folder in ("casme2", "samm", "smic"):
+        shutil.copytree(data_root / folder, copy / folder)
+    shutil.rmtree(copy / "smic" / "SMIC_all_cropped" / "HS" / "s1" / "micro" / "negative" / "s1_ne_01")
+    monkeypatch.setenv("MER_BENCH_DATA", str(copy))
+    with pytest.raises(MerBenchError, match="1 clips of the official MEGC2019 list are missing: "
+                                            "smic-hs/s1/s1_ne_01"):
+        quiet_load("megc2019")
+
+
+@pytest.fixture
+def small_casme2(tmp_path, monkeypatch):
+    root = tmp_path / "casme2"
+    real_fixtures.write_casme2(root, limit_subjects=3)
+    monkeypatch.setenv("MER_BENCH_DATA", str(tmp_path))
+    monkeypatch.delenv("MER_BENCH_DATA_ROOTS", raising=False)
+    return root
+
+
+def _edit_sheet(path, edit):
+    book = openpyxl.load_workbook(path)
+    edit(book.active)
+    book.save(path)
+
+
+def test_bad_clips_are_skipped_reported_and_strict_fails(small_casme2):
+    sheet = small_casme2 / "CASME2-coding-20190701.xlsx"
+
+    def edit(ws):
+        clip = ws.cell(row=6, column=2).value       # a clip without frames (row 6)
+        shutil.rmtree(small_casme2 / "Cropped" / f"sub{ws.cell(row=6, column=1).value:02d}" / clip)
+        ws.cell(row=3, column=4).value = 5          # onset not on disk (row 3 = 2nd clip)
+        ws.cell(row=4, column=5).value = 10_000     # apex outside [onset, offset]
+        ws.cell(row=5, column=9).value = "joy"      # unknown label
+    _edit_sheet(sheet, edit)
+    dataset = quiet_load("casme2")
+    kinds = {p.kind: p for p in dataset.problems}
+    assert {"missing frames", "range not on disk", "apex outside range", "unknown label"} <= set(kinds)
+    assert kinds["range not on disk"].row == 3 and str(sheet) == kinds["range not on disk"].file
+    assert kinds["unknown label"].row == 5 and "'joy'" in kinds["unknown label"].detail
+    assert "folder holds" in kinds["range not on disk"].detail
+    skipped = {p.sample_id for p in dataset.problems if p.skip}
+    assert not skipped & set(dataset.samples["sample_id"])
+    with pytest.raises(MerBenchError, match="(?s)problems \\(strict\\).*row 3.*range not on disk"):
+        quiet_load("casme2", strict=True)
+
+
+def test_malformed_sheet_names_file_and_columns(small_casme2):
+    sheet = small_casme2 / "CASME2-coding-20190701.xlsx"
+    _edit_sheet(sheet, lambda ws: setattr(ws.cell(row=1, column=4), "value", "Onset"))
+    with pytest.raises(MerBenchError, match="CASME2-coding-20190701.xlsx: missing columns \\['OnsetFrame'\\]"):
+        load_dataset("casme2")
+
+
+def test_unreadable_frame_names_the_file(small_casme2):
+    dataset = quiet_load("casme2")
+    sid = dataset.samples["sample_id"].iloc[0]
+    dataset.paths[sid][0].write_bytes(b"not a jpeg")
+    with pytest.raises(MerBenchError, match="unreadable image"):
+        dataset.frames(sid, np.array([0]), 16)
+
+
+def test_not_configured_dataset_says_how(monkeypatch):
+    monkeypatch.delenv("MER_BENCH_DATA", raising=False)
+    monkeypatch.delenv("MER_BENCH_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("MER_BENCH_CONFIG", "/nonexistent.ini")
+    with pytest.raises(MerBenchError, match="'samm' is not configured: set MER_BENCH_DATA .* "
+                                            "--data-root samm=PATH"):
+        load_dataset("samm")
+
+
+def test_data_root_flag_and_config_file(data_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MER_BENCH_DATA", raising=False)
+    monkeypatch.delenv("MER_BENCH_DATA_ROOTS", raising=False)
+    config = tmp_path / "datasets.ini"
+    config.write_text(f"[data_roots]\nsamm = {data_root / 'samm'}\n")
+    monkeypatch.setenv("MER_BENCH_CONFIG", str(config))
+    assert len(load_dataset("samm").samples) == 159
+    assert main(["datasets", "--data-root", f"smic-hs={data_root / 'smic'}"]) == 0
+    out = capsys.readouterr().out
+    assert "samm      found" in out and "(config file)" in out and "(--data-root)" in out
+    assert main(["datasets", "check", "--dataset", "smic-hs"]) == 0
+    assert "164 clips, 16 subjects" in capsys.readouterr().out
+
+
+def test_face_is_found_in_a_real_photo():
+    skimage_data = pytest.importorskip("skimage.data")
+    image = skimage_data.astronaut()
+    (x, y, w, h), found = face_box(image)
+    assert found
+    assert 120 < x + w / 2 < 260 and 40 < y + h / 2 < 160  # her face, not the flag or helmet
+    (_, _, w2, h2), found_none = face_box(np.full((100, 140, 3), 128, np.uint8))
+    assert not found_none and w2 == h2 == 100  # fallback: the centred square
+
+
+def test_runs_on_real_layouts_end_to_end(real_data, tmp_path):
+    for protocol, dataset in (("loso", "casme2"), ("cde", "megc2019")):
+        with pytest.warns(UserWarning, match="sub04/EP12_01f: apex missing"):
+            path = run(RunOptions(method="flow-svm", protocol=protocol, dataset=dataset,
+                                  preset="smoke", out_dir=tmp_path, cache_dir=tmp_path / "cache",
+                                  device="cpu", progress=False))
+        result = load_result(path)
+        assert result["synthetic"] is False
+        assert result["data_problems"][0]["sample_id"] == "casme2/sub04/EP12_01f"
+    assert len(result["predictions"]) == 442
