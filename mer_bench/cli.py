@@ -152,8 +152,7 @@ def cmd_list(args) -> int:
 
 def cmd_leaderboard(args) -> int:
     from mer_bench.leaderboard import build
-    output = Path(args.output) if args.output else Path(args.results) / "LEADERBOARD.md"
-    print(build(Path(args.results), output, skip_invalid=args.skip_invalid))
+    print(build(Path(args.results), Path(args.output), skip_invalid=args.skip_invalid))
     return 0
 
 
@@ -236,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     board = sub.add_parser("leaderboard", help="leaderboard commands")
     board_sub = board.add_subparsers(dest="action", required=True)
     build = board_sub.add_parser("build", help="verify result files and write the markdown table")
-    build.add_argument("--results", default="results", help="folder of result files (default results/)")
-    build.add_argument("--output", help="markdown file (default RESULTS/LEADERBOARD.md)")
+    build.add_argument("--results", default="leaderboard/results",
+                       help="folder of result files (default leaderboard/results, the committed ones)")
+    build.add_argument("--output", default="leaderboard/LEADERBOARD.md",
+                       help="markdown file (default leaderboard/LEADERBOARD.md)")
     build.add_argument("--skip-invalid", action="store_true",
                        help="skip (with a warning) files whose metrics do not match")
     build.set_defaults(func=cmd_leaderboard)

@@ -32,7 +32,8 @@ from mer_bench.errors import MerBenchError
 from mer_bench.samples import KNOWN_EMOTIONS, validate_samples
 
 DATA_FOLDERS = {"casme2": "casme2", "samm": "samm", "smic-hs": "smic", "smic-vis": "smic",
-                "smic-nir": "smic", "mmew": "mmew", "casme": "casme", "ckplus": "ckplus"}
+                "smic-nir": "smic", "mmew": "mmew", "casme": "casme", "casme-sq": "casme-sq",
+                "ckplus": "ckplus"}
 ROOTS_ENV = "MER_BENCH_DATA_ROOTS"
 
 
@@ -145,7 +146,8 @@ class ClipBuilder:
 
     def add(self, *, subject: str, clip: str, emotion: str, aus: str, onset: int | None,
             apex: int | str | None, offset: int | None, fps: float, folder: Path, pattern: str,
-            source: Path, row: int | None, apex_annotated: bool = True) -> None:
+            source: Path, row: int | None, apex_annotated: bool = True,
+            kind: str | None = None) -> None:
         """Resolve absolute frame numbers against the folder; record a row or a problem.
         ``onset``/``offset`` None mean the first/last frame on disk; ``apex`` None means
         not annotated (the middle frame is used; a warning unless the dataset has no apex
@@ -183,7 +185,7 @@ class ClipBuilder:
             sample_id=sid, dataset=self.dataset, subject=f"{self.dataset}/{subject}", clip=clip,
             emotion=emotion, aus=aus, onset=position[onset],
             apex=pd.NA if apex is None else position[apex], offset=position[offset], fps=fps,
-            n_frames=len(paths), kind=self.kind))
+            n_frames=len(paths), kind=kind or self.kind))
         self.paths[sid] = paths
 
 

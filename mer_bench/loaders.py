@@ -12,7 +12,8 @@ AU cells that are ints or strings; SAMM's 13 preamble rows (header on row 13),
 capitalised emotions and ``Other`` singular, subjects read as int (``006``), varying
 frame-number padding; SMIC's labels in folder names, unpadded subjects, no apex;
 MMEW's ``Micro_Expression/{emotion}/{clip}`` layout; CASME's varying frame padding;
-CK+'s float emotion codes in text files. CAS(ME)^2 (``casme-sq``) is not covered yet.
+CK+'s float emotion codes in text files; CAS(ME)^2's header-less sheet, its naming-rule
+sheets and the ``happyiness`` typo.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import pandas as pd
 from mer_bench.datasets import CompositeDataset, register_dataset
 from mer_bench.errors import MerBenchError
 from mer_bench.composite import select_official
-from mer_bench.folders import (ClipBuilder, FolderDataset, read_sheet, require_columns,
-                               require_root)
+from mer_bench.folders import (ClipBuilder, FolderDataset, Problem, read_sheet,
+                               require_columns, require_root)
 from mer_bench.samples import normalize_emotion
 
 CKPLUS_CODES = {1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happiness",
@@ -200,6 +201,47 @@ def load_ckplus(data_seed: int = 0, strict: bool = False) -> FolderDataset:
                     apex="offset", offset=None, fps=30.0, folder=folder,
                     pattern=rf"{subject}_{sequence}_(\d+)\.png", source=label_file, row=None)
     return FolderDataset("ckplus", builder, root, True, strict)
+
+
+@register_dataset("casme-sq", "CAS(ME)^2 micro and macro rows from CAS(ME)^2code_final.xlsx and rawpic/")
+def load_casme_sq(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+    """CAS(ME)^2: a header-less sheet (subject, video, onset, apex, offset, AUs, emotion,
+    type, self-report); the sheets ``naming rule1`` (video stem such as ``anger1`` ->
+    stimulus code such as ``0401``) and ``naming rule2`` (code -> folder name) give the
+    clip folder ``rawpic/s{subject}/{subject}_{code}{name}/img{N}.jpg``. The two-column
+    layout of the naming sheets is our reading of the distributed file (not checked
+    against every copy); a video whose stem the rules do not name is reported, not
+    guessed. Raw frames: faces are cropped. Apex 0 means not annotated."""
+    root = require_root("casme-sq")
+    sheet = _find(root, "CAS(ME)^2code_final*.xlsx", "code sheet")
+    table = read_sheet(sheet, sheet_name=0, header=None)
+    if table.shape[1] < 8:
+        raise MerBenchError(f"{sheet}: expected 9 columns (subject, video, onset, apex, offset, "
+                            f"AUs, emotion, type, self-report); found {table.shape[1]}")
+    codes = {str(k).strip(): f"{int(float(v)):04d}" for k, v in
+             read_sheet(sheet, sheet_name="naming rule1", header=None).iloc[:, :2].values}
+    names = {f"{int(float(k)):04d}": str(v).strip() for k, v in
+             read_sheet(sheet, sheet_name="naming rule2", header=None).iloc[:, :2].values}
+    frames = _find(root, "rawpic", "frame folder")
+    builder = ClipBuilder("casme-sq")
+    for i, r in table.iterrows():
+        subject_no = int(float(r[0]))
+        video = str(r[1]).strip()
+        stem = video.rsplit("_", 1)[0]
+        code = codes.get(stem)
+        folder = frames / f"s{subject_no}" / f"{subject_no}_{code}{names.get(code, '')}"
+        if code is None or code not in names:
+            builder.problems.append(Problem("unknown video", str(sheet), int(i) + 1,
+                                            f"casme-sq/s{subject_no}/{video}",
+                                            f"{stem!r} is not in the naming rule sheets"))
+            continue
+        apex = _number(r[3])
+        builder.add(subject=f"s{subject_no}", clip=video, emotion=normalize_emotion(r[6]),
+                    aus=_aus(r[5]), onset=_number(r[2]), apex=None if apex == 0 else apex,
+                    offset=_number(r[4]), fps=30.0, folder=folder, pattern=r"img(\d+)\.jpg",
+                    source=sheet, row=int(i) + 1,
+                    kind="macro" if "macro" in str(r[7]).lower() else "micro")
+    return FolderDataset("casme-sq", builder, root, True, strict)
 
 
 @register_dataset("megc2019", "MEGC2019 composite: the official 442 rows of smic-hs + casme2 + samm")

@@ -115,6 +115,7 @@ class AuxiliaryLoader:
     specs: tuple[FeatureSpec, ...]
     cache_root: Path | None
     data_seed: int
+    _loaded: dict = field(default_factory=dict, repr=False)
 
     def _dataset(self, kind: str) -> Dataset:
         if kind not in self.datasets:
@@ -125,6 +126,11 @@ class AuxiliaryLoader:
         return self._dataset(kind).fingerprint
 
     def __call__(self, kind: str) -> SampleSet:
+        if kind not in self._loaded:
+            self._loaded[kind] = self._load(kind)
+        return self._loaded[kind]
+
+    def _load(self, kind: str) -> SampleSet:
         dataset = self._dataset(kind)
         rows = get_scheme(None, dataset.name).apply(dataset.samples)
         cache = FeatureCache(self.cache_root)

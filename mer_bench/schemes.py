@@ -88,7 +88,7 @@ SCHEMES: dict[str, LabelScheme] = {
                     _identity("disgust", "surprise", "repression", "tense"),
                     ("casme",), "MCNet's CASME four classes"),
         LabelScheme("megc2019", ("negative", "positive", "surprise"), _megc2019_mapping(),
-                    ("megc2019", "casme2", "samm", "smic-hs"),
+                    ("megc2019", "casme2", "samm", "smic-hs", "casme-sq"),
                     "MEGC2019 composite classes; 'others' dropped"),
         LabelScheme("ckplus-7", ("anger", "contempt", "disgust", "fear", "happiness", "sadness",
                                  "surprise"),
@@ -101,7 +101,7 @@ SCHEMES: dict[str, LabelScheme] = {
 DEFAULT_SCHEME = {
     "casme2": "casme2-5", "samm": "samm-5", "smic-hs": "smic-3", "smic-vis": "smic-3",
     "smic-nir": "smic-3", "mmew": "mmew-6", "casme": "casme-4", "ckplus": "ckplus-7",
-    "megc2019": "megc2019",
+    "megc2019": "megc2019", "casme-sq": "megc2019",
 }
 
 

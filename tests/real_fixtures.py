@@ -153,3 +153,36 @@ def _write_rows(path: Path, sheet: str, preamble: list[list], columns: list[str]
         ws.append(record)
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)
+
+
+def write_casme_sq(root: Path) -> Path:
+    """A small CAS(ME)^2 tree: micro and macro rows, the 'happyiness' typo, a video that
+    the naming rules do not know."""
+    twin = load_dataset("synth-casme2")
+    rows = twin.samples.head(5)
+    videos = [("anger1_1", "negative", "micro-expression"), ("happy1_2", "happyiness", "micro-expression"),
+              ("anger1_2", "negative", "macro-expression"), ("disgust2_1", "others", "micro-expression"),
+              ("mystery9_1", "surprise", "micro-expression")]
+    rule1 = [["anger1", 401], ["happy1", 502], ["disgust2", 102]]
+    rule2 = [[401, "beatingpregnantwoman"], [502, "smilekid"], [102, "eatingworms"]]
+    codes = {stem: (code, dict(rule2)[code]) for stem, code in rule1}
+    records = []
+    for (_, r), (video, emotion, kind) in zip(rows.iterrows(), videos):
+        stem = video.rsplit("_", 1)[0]
+        if stem in codes:
+            code, name = codes[stem]
+            names = [f"img{1 + i}.jpg" for i in range(r["n_frames"])]
+            _write(root / "rawpic" / "s15" / f"15_{code:04d}{name}", _frames(twin, r), names)
+        records.append([15, video, 1 + int(r["onset"]), 1 + int(r["apex"]), 1 + int(r["offset"]),
+                        r["aus"], emotion, kind, "self"])
+    path = root / "CAS(ME)^2code_final.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = "Sheet1"
+    for record in records:
+        book.active.append(record)
+    for title, rule in (("naming rule1", rule1), ("naming rule2", rule2)):
+        ws = book.create_sheet(title)
+        for line in rule:
+            ws.append(line)
+    book.save(path)
+    return path

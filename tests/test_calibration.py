@@ -22,8 +22,8 @@ def test_flow_svm_well_above_chance_below_perfect(tmp_path, shared_cache):
     result = load_result(run(RunOptions(method="flow-svm", protocol="loso", preset="fast",
                                         out_dir=tmp_path, cache_dir=shared_cache, device="cpu",
                                         progress=False)))
-    assert 0.45 < result["metrics"]["uf1"] < 0.95
-    assert result["metrics"]["ci"]["uf1"][0] > 0.3  # chance is about 0.2
+    assert 0.4 < result["metrics"]["uf1"] < 0.95  # chance is about 0.2
+    assert result["metrics"]["ci"]["uf1"][0] > 0.3
 
 
 def loso_uf1(channel: str, cache_dir) -> float:

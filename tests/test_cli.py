@@ -6,7 +6,7 @@ from mer_bench.cli import main
 
 
 @pytest.mark.parametrize("argv", [[], ["run"], ["list"], ["leaderboard", "build"],
-                                  ["check-method"], ["compare"]])
+                                  ["check-method"], ["compare"], ["datasets"]])
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv + ["--help"])
@@ -62,6 +62,9 @@ def test_run_writes_result_and_leaderboard_row(tmp_path, shared_cache, capsys):
     assert "(synthetic data)" in out and "| majority | smoke |" in out
     assert (tmp_path / "LEADERBOARD.md").exists() and list(tmp_path.glob("majority__loso*.json"))
     assert main(["compare", "majority", "--protocol", "loso", "--results", str(tmp_path)]) == 0
+    board = tmp_path / "board.md"
+    assert main(["leaderboard", "build", "--results", str(tmp_path), "--output", str(board)]) == 0
+    assert "| majority" in board.read_text()
 
 
 def test_check_method_command(capsys):

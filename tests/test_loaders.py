@@ -186,3 +186,17 @@ def test_runs_on_real_layouts_end_to_end(real_data, tmp_path):
         assert result["synthetic"] is False
         assert result["data_problems"][0]["sample_id"] == "casme2/sub04/EP12_01f"
     assert len(result["predictions"]) == 442
+
+
+def test_casme_sq_micro_and_macro_rows(tmp_path, monkeypatch):
+    real_fixtures.write_casme_sq(tmp_path / "casme-sq")
+    monkeypatch.setenv("MER_BENCH_DATA", str(tmp_path))
+    monkeypatch.delenv("MER_BENCH_DATA_ROOTS", raising=False)
+    dataset = quiet_load("casme-sq")
+    samples = dataset.samples.set_index("clip")
+    assert samples.loc["happy1_2", "emotion"] == "happiness"  # the 'happyiness' typo
+    assert samples.loc["anger1_2", "kind"] == "macro" and samples.loc["anger1_1", "kind"] == "micro"
+    assert samples.loc["anger1_1", "subject"] == "casme-sq/s15"
+    [unknown] = [p for p in dataset.problems if p.kind == "unknown video"]
+    assert unknown.row == 5 and "'mystery9'" in unknown.detail
+    assert len(SCHEMES["megc2019"].apply(dataset.samples)) == 3  # 'others' dropped
