@@ -200,3 +200,17 @@ def test_casme_sq_micro_and_macro_rows(tmp_path, monkeypatch):
     [unknown] = [p for p in dataset.problems if p.kind == "unknown video"]
     assert unknown.row == 5 and "'mystery9'" in unknown.detail
     assert len(SCHEMES["megc2019"].apply(dataset.samples)) == 3  # 'others' dropped
+
+
+def test_raw_frames_are_face_cropped_with_a_fallback(small_casme2):
+    cropped = small_casme2 / "Cropped"
+    raw = small_casme2 / "CASME2_RAW_selected"
+    cropped.rename(raw)
+    for path in raw.rglob("reg_img*.jpg"):
+        path.rename(path.with_name(path.name[len("reg_"):]))
+    dataset = quiet_load("casme2")
+    assert dataset.crop_faces
+    sid = dataset.samples["sample_id"].iloc[0]
+    with pytest.warns(UserWarning, match="no face found on the onset frame"):
+        frames = dataset.frames(sid, np.array([0, 1]), 16)
+    assert frames.shape == (2, 16, 16, 3)
