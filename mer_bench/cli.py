@@ -1,4 +1,4 @@
-"""``mer-bench`` command line: run, list, leaderboard build, check-method, compare.
+"""``mer-bench`` command line: run, list, datasets, leaderboard build, check-method, compare.
 
 Bad input (unknown names, a scheme that does not fit the dataset, an impossible
 few-shot setting) prints one line ``mer-bench: error: ...`` naming the bad value and the
