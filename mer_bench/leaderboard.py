@@ -8,6 +8,7 @@ results are in their own section and never share a table with real-data rows.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -50,6 +51,20 @@ def _interval(metrics: dict, key: str) -> str:
     return f"{metrics[key]:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
+def variant(result: dict) -> str:
+    """The method config's departures from its preset (``prototypes=mean``), so ablation
+    rows are told apart; empty when the method is not registered here."""
+    from mer_bench.method import get_method_class
+    try:
+        cls = get_method_class(result["method"]["name"])
+        base = json.loads(json.dumps(cls.Config.from_preset(result["method"]["preset"]).to_dict()))
+    except MerBenchError:
+        return ""
+    config = result["method"]["config"]
+    return ", ".join(f"{k}={config[k] if not isinstance(config[k], list) else '+'.join(map(str, config[k]))}"
+                     for k in sorted(config) if k in base and config[k] != base[k])
+
+
 def row(path: Path, result: dict, root: Path) -> list:
     m, t = result["metrics"], result["timing"]
     throughput = t.get("predict_samples_per_s")
@@ -57,7 +72,10 @@ def row(path: Path, result: dict, root: Path) -> list:
         shown = path.relative_to(root)
     except ValueError:
         shown = path
-    return [result["method"]["name"], result["method"].get("preset", ""), _interval(m, "uf1"),
+    name = result["method"]["name"]
+    changes = variant(result)
+    return [f"{name} ({changes})" if changes else name, result["method"].get("preset", ""),
+            _interval(m, "uf1"),
             _interval(m, "uar"), f"{m['accuracy']:.3f}", ",".join(map(str, result["seeds"])),
             f"{t['fit_seconds']:.2f}", f"{throughput:.0f}" if throughput else "",
             f"{t['params']:,}", t["device"], f"`{shown}`"]
