@@ -34,7 +34,7 @@ def data_root(tmp_path_factory):
 @pytest.fixture
 def real_data(data_root, monkeypatch):
     monkeypatch.setenv("MER_BENCH_DATA", str(data_root))
-    monkeypatch.delenv("MER_BENCH_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("MER_BENCH_DATA_ROOTS", "")  # restored after the test
     monkeypatch.setenv("MER_BENCH_CONFIG", str(data_root / "absent.ini"))
     return data_root
 
@@ -96,7 +96,7 @@ def small_casme2(tmp_path, monkeypatch):
     root = tmp_path / "casme2"
     real_fixtures.write_casme2(root, limit_subjects=3)
     monkeypatch.setenv("MER_BENCH_DATA", str(tmp_path))
-    monkeypatch.delenv("MER_BENCH_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("MER_BENCH_DATA_ROOTS", "")  # restored after the test
     return root
 
 
@@ -145,7 +145,7 @@ def test_unreadable_frame_names_the_file(small_casme2):
 
 def test_not_configured_dataset_says_how(monkeypatch):
     monkeypatch.delenv("MER_BENCH_DATA", raising=False)
-    monkeypatch.delenv("MER_BENCH_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("MER_BENCH_DATA_ROOTS", "")  # restored after the test
     monkeypatch.setenv("MER_BENCH_CONFIG", "/nonexistent.ini")
     with pytest.raises(MerBenchError, match="'samm' is not configured: set MER_BENCH_DATA .* "
                                             "--data-root samm=PATH"):
@@ -154,7 +154,7 @@ def test_not_configured_dataset_says_how(monkeypatch):
 
 def test_data_root_flag_and_config_file(data_root, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("MER_BENCH_DATA", raising=False)
-    monkeypatch.delenv("MER_BENCH_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("MER_BENCH_DATA_ROOTS", "")  # restored after the test
     config = tmp_path / "datasets.ini"
     config.write_text(f"[data_roots]\nsamm = {data_root / 'samm'}\n")
     monkeypatch.setenv("MER_BENCH_CONFIG", str(config))
@@ -191,7 +191,7 @@ def test_runs_on_real_layouts_end_to_end(real_data, tmp_path):
 def test_casme_sq_micro_and_macro_rows(tmp_path, monkeypatch):
     real_fixtures.write_casme_sq(tmp_path / "casme-sq")
     monkeypatch.setenv("MER_BENCH_DATA", str(tmp_path))
-    monkeypatch.delenv("MER_BENCH_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("MER_BENCH_DATA_ROOTS", "")  # restored after the test
     dataset = quiet_load("casme-sq")
     samples = dataset.samples.set_index("clip")
     assert samples.loc["happy1_2", "emotion"] == "happiness"  # the 'happyiness' typo

@@ -73,3 +73,11 @@ def test_leaderboard_has_a_synthetic_section_and_one_table_per_setting(result_di
     assert "0.200 [" in rows[1]  # majority's UAR
     reported = text.split("## Reported in the papers")[1]
     assert "| mcnet" in reported and "0.816" in reported and "MCNet paper, Table 3" in reported
+
+
+def test_ablation_rows_name_their_config(tmp_path, shared_cache):
+    run(RunOptions(method="flow-svm", protocol="loso", preset="smoke", out_dir=tmp_path,
+                   cache_dir=shared_cache, device="cpu", progress=False,
+                   method_overrides={"C": 0.5}))
+    text = build(tmp_path, tmp_path / "board.md").read_text()
+    assert "| flow-svm (C=0.5) | smoke" in text
