@@ -51,6 +51,17 @@ def _interval(metrics: dict, key: str) -> str:
     return f"{metrics[key]:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
+def protocol_label(result: dict) -> str:
+    """``fewshot (n_way=3)``: the protocol and the parameters that differ from its
+    defaults, so results under different settings never share a table."""
+    from mer_bench.protocols import PROTOCOLS
+    name, params = result["protocol"]["name"], result["protocol"]["params"]
+    cls = PROTOCOLS.get(name)
+    defaults = cls().params() if cls else {}
+    changed = [f"{k}={v}" for k, v in sorted(params.items()) if defaults.get(k, v) != v]
+    return f"{name} ({', '.join(changed)})" if changed else name
+
+
 def variant(result: dict) -> str:
     """The method config's departures from its preset (``prototypes=mean``), so ablation
     rows are told apart; empty when the method is not registered here."""
@@ -98,7 +109,7 @@ def render(results: list[tuple[Path, dict]], root: Path) -> str:
             continue
         groups: dict[tuple, list] = {}
         for p, r in chosen:
-            key = (r["protocol"]["name"], r.get("dataset", "+".join(r["datasets"])),
+            key = (protocol_label(r), r.get("dataset", "+".join(r["datasets"])),
                    r["label_scheme"]["name"])
             groups.setdefault(key, []).append((p, r))
         for (protocol, dataset, scheme), items in sorted(groups.items()):
