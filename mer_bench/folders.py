@@ -158,6 +158,9 @@ class ClipBuilder:
         def report(kind: str, detail: str, skip: bool = True) -> None:
             self.problems.append(Problem(kind, str(source), row, sid, detail, skip))
 
+        if sid in self.paths:
+            report("duplicate clip", "the clip is listed twice; the first row is kept")
+            return
         if emotion not in KNOWN_EMOTIONS:
             report("unknown label", f"emotion {emotion!r}; known: {sorted(KNOWN_EMOTIONS)}")
             return
@@ -172,6 +175,9 @@ class ClipBuilder:
         if onset not in position or offset not in position:
             report("range not on disk", f"annotated {onset}-{offset}, folder holds "
                                         f"{numbers[0]}-{numbers[-1]}")
+            return
+        if onset > offset:
+            report("range reversed", f"onset {onset} after offset {offset}")
             return
         if apex is not None and not onset <= apex <= offset:
             report("apex outside range", f"apex {apex} not in [{onset}, {offset}]")

@@ -115,15 +115,18 @@ def test_bad_clips_are_skipped_reported_and_strict_fails(small_casme2):
         ws.cell(row=3, column=4).value = 5          # onset not on disk (row 3 = 2nd clip)
         ws.cell(row=4, column=5).value = 10_000     # apex outside [onset, offset]
         ws.cell(row=5, column=9).value = "joy"      # unknown label
+        ws.append([cell.value for cell in ws[2]])   # the first clip listed twice
     _edit_sheet(sheet, edit)
     dataset = quiet_load("casme2")
     kinds = {p.kind: p for p in dataset.problems}
-    assert {"missing frames", "range not on disk", "apex outside range", "unknown label"} <= set(kinds)
+    assert {"missing frames", "range not on disk", "apex outside range", "unknown label",
+            "duplicate clip"} <= set(kinds)
     assert kinds["range not on disk"].row == 3 and str(sheet) == kinds["range not on disk"].file
     assert kinds["unknown label"].row == 5 and "'joy'" in kinds["unknown label"].detail
     assert "folder holds" in kinds["range not on disk"].detail
-    skipped = {p.sample_id for p in dataset.problems if p.skip}
+    skipped = {p.sample_id for p in dataset.problems if p.skip and p.kind != "duplicate clip"}
     assert not skipped & set(dataset.samples["sample_id"])
+    assert kinds["duplicate clip"].sample_id in set(dataset.samples["sample_id"])  # first row kept
     with pytest.raises(MerBenchError, match="(?s)problems \\(strict\\).*row 3.*range not on disk"):
         quiet_load("casme2", strict=True)
 
