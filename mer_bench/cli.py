@@ -16,7 +16,7 @@ from mer_bench.errors import MerBenchError
 
 
 def _key_values(pairs: list[str], what: str) -> dict:
-    """``["k=v", ...]`` -> {k: v} with v parsed as int, float, bool, None or text."""
+    """``["k=v", ...]`` -> {k: v} with v parsed as int, float, bool or text."""
     out = {}
     for pair in pairs or []:
         if "=" not in pair:
@@ -30,8 +30,6 @@ def _parse_value(text: str):
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
     for kind in (int, float):
         try:
             return kind(text)

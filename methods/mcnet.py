@@ -57,6 +57,7 @@ import numpy as np
 import torch
 
 from mer_bench.backbones import build_backbone
+from mer_bench.errors import MerBenchError
 from mer_bench.features import onset_apex
 from mer_bench.fusion import GAMMAS, choose_gamma, split_validation_subjects
 from mer_bench.method import Method, MethodConfig, Prediction, register_method
@@ -92,6 +93,13 @@ class MCNetConfig(MethodConfig):
         "smoke": {"size": 32, "width": 8, "pretrain_epochs": 1, "pretrain_batch": 64,
                   "meta_steps": 2, "tasks_per_batch": 1, "k_shot": 2, "q_query": 2},
     }
+
+
+    def __post_init__(self):
+        if self.prototypes not in ("meta-cluster", "mean"):
+            raise MerBenchError(f"mcnet: prototypes={self.prototypes!r}; choose from meta-cluster, mean")
+        if self.pipelines not in ("both", "micro", "macro"):
+            raise MerBenchError(f"mcnet: pipelines={self.pipelines!r}; choose from both, micro, macro")
 
 
 @dataclass

@@ -64,6 +64,7 @@ import torch
 from torch import nn
 
 from mer_bench.backbones import CAI3D
+from mer_bench.errors import MerBenchError
 from mer_bench.features import OnsetApexSequence
 from mer_bench.fusion import choose_gamma, split_validation_subjects
 from mer_bench.method import Method, MethodConfig, Prediction, register_method
@@ -115,6 +116,11 @@ class MPFNetConfig(MethodConfig):
                   "phi_max": 2, "meta_steps": 2, "tasks_per_batch": 1, "k_shot": 2,
                   "q_query": 2, "cascade_channels": 2},
     }
+
+
+    def __post_init__(self):
+        if self.priors not in ("both", "gfe", "afe", "none"):
+            raise MerBenchError(f"mpfnet: priors={self.priors!r}; choose from both, gfe, afe, none")
 
 
 def magnification_plan(counts: dict[int, int], phi_base: int, phi_max: int) -> dict[int, list[int]]:
