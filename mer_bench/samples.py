@@ -124,10 +124,6 @@ class SampleSet:
         return self._labels
 
     @property
-    def has_labels(self) -> bool:
-        return self._labels is not None
-
-    @property
     def n_classes(self) -> int:
         return len(self.classes)
 
