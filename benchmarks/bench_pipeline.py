@@ -22,9 +22,9 @@ import cv2  # noqa: E402
 
 cv2.setNumThreads(1)
 
-from mer_bench.cache import FeatureCache  # noqa: E402
+from mer_bench.data.synthetic.twins import SPECS, SyntheticDataset  # noqa: E402
 from mer_bench.features import FLOW_METHODS, onset_apex  # noqa: E402
-from mer_bench.synthetic.twins import SPECS, SyntheticDataset  # noqa: E402
+from mer_bench.features.cache import FeatureCache  # noqa: E402
 
 
 def timed(fn) -> float:

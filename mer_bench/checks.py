@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_bench.cache import FeatureCache
-from mer_bench.datasets import load_dataset
+from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext
+from mer_bench.data.datasets import load_dataset
+from mer_bench.data.samples import SampleSet
+from mer_bench.data.schemes import get_scheme
 from mer_bench.errors import MerBenchError
 from mer_bench.features import FeatureSpec
-from mer_bench.method import (PRESETS, Method, MethodConfig, RunContext, _METHODS,
-                              get_method_class)
-from mer_bench.samples import SampleSet
-from mer_bench.runner import AuxiliaryLoader, FeatureLoader
-from mer_bench.schemes import get_scheme
+from mer_bench.features.cache import FeatureCache
+from mer_bench.method import _METHODS, PRESETS, Method, MethodConfig
+from mer_bench.methods import get_method_class
 
 
 @dataclass

@@ -49,14 +49,14 @@ def _seeds(args) -> tuple[int, ...]:
 
 
 def _apply_data_roots(args) -> None:
-    from mer_bench.folders import set_data_roots
+    from mer_bench.data.folders import set_data_roots
     pairs = _key_values(getattr(args, "data_root", None), "--data-root")
     if pairs:
         set_data_roots({k.replace("_", "-"): str(v) for k, v in pairs.items()})
 
 
 def cmd_run(args) -> int:
-    from mer_bench.leaderboard import build, collect, row
+    from mer_bench.report.leaderboard import build, collect, row
     from mer_bench.runner import RunOptions, run
     _apply_data_roots(args)
     params = _key_values(args.param, "--param")
@@ -91,8 +91,8 @@ def cmd_datasets(args) -> int:
 
     import pandas as pd
 
-    from mer_bench.datasets import load_dataset
-    from mer_bench.folders import DATA_FOLDERS, data_root
+    from mer_bench.data.datasets import load_dataset
+    from mer_bench.data.folders import DATA_FOLDERS, data_root
     _apply_data_roots(args)
     if args.action is None:
         for name in DATA_FOLDERS:
@@ -120,10 +120,10 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from mer_bench.datasets import dataset_names
-    from mer_bench.method import get_method_class, method_names
+    from mer_bench.data.datasets import dataset_names
+    from mer_bench.data.schemes import SCHEMES
+    from mer_bench.methods import get_method_class, method_names
     from mer_bench.protocols import PROTOCOLS
-    from mer_bench.schemes import SCHEMES
     what = args.what
     if what in (None, "datasets"):
         print("datasets:")
@@ -149,7 +149,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from mer_bench.leaderboard import build
+    from mer_bench.report.leaderboard import build
     print(build(Path(args.results), Path(args.output), skip_invalid=args.skip_invalid))
     return 0
 
@@ -169,7 +169,7 @@ def cmd_check_method(args) -> int:
 def cmd_compare(args) -> int:
     from tabulate import tabulate
 
-    from mer_bench.leaderboard import HEADERS, collect, row
+    from mer_bench.report.leaderboard import HEADERS, collect, row
     results = [(p, r) for p, r in collect(Path(args.results), skip_invalid=True)
                if r["method"]["name"] in args.methods and r["protocol"]["name"] == args.protocol
                and (args.dataset is None or r.get("dataset") == args.dataset)

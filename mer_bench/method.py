@@ -1,6 +1,7 @@
 """The method-adapter contract: ``Method``, its ``MethodConfig``, ``Prediction`` and
-``RunContext``; plus the registry (decorator and the ``mer_bench.methods`` entry-point
-group).
+``RunContext``; plus ``register_method``, the decorator that fills the registry
+(lookups by name live in ``mer_bench.methods``, which also loads the ``mer_bench.methods``
+entry-point group).
 
 Contract (checked by ``mer-bench check-method`` and by the test suite for every
 registered method):
@@ -20,19 +21,15 @@ import json
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
-from importlib.metadata import entry_points
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, ClassVar
 
 import numpy as np
 
+from mer_bench.context import RunContext
+from mer_bench.data.samples import SampleSet
 from mer_bench.errors import MerBenchError
 from mer_bench.features import FeatureSpec
-from mer_bench.samples import SampleSet
-
-if TYPE_CHECKING:
-    from mer_bench.runner import AuxiliaryLoader, FeatureLoader
 
 PRESETS = ("paper", "fast", "smoke")
 
@@ -76,65 +73,6 @@ class Prediction:
 
     labels: np.ndarray
     scores: np.ndarray | None = None
-
-
-@dataclass
-class RunContext:
-    """What the runner gives ``fit``: device (``cpu``/``cuda``), seed, preset, a scratch
-    folder, the auxiliary datasets (``auxiliary("macro")`` -> a labelled ``SampleSet``
-    with this method's inputs), a cache for fold-independent artefacts, and
-    ``materialize`` for further features of the run's clips."""
-
-    device: str = "cpu"
-    seed: int = 0
-    preset: str = "paper"
-    scratch_dir: Path | None = None
-    auxiliary_loader: AuxiliaryLoader | None = None
-    artifact_dir: Path | None = None
-    feature_loader: FeatureLoader | None = None
-    _memory: dict = field(default_factory=dict)
-
-    def materialize(self, spec: FeatureSpec, sample_ids: list[str]) -> np.ndarray:
-        """More features of this run's clips (e.g. motion-magnified copies of the training
-        clips), computed by the core operators through the feature cache: float32
-        (len(sample_ids), ...)."""
-        if self.feature_loader is None:
-            raise MerBenchError("this run gives methods no access to further features")
-        return self.feature_loader(spec, sample_ids)
-
-    def auxiliary(self, kind: str = "macro") -> SampleSet:
-        if self.auxiliary_loader is None:
-            raise MerBenchError(f"no auxiliary {kind!r} dataset is configured for this run")
-        return self.auxiliary_loader(kind)
-
-    def auxiliary_fingerprint(self, kind: str = "macro") -> str:
-        """Identity of the auxiliary dataset's source data (for artefact keys)."""
-        if self.auxiliary_loader is None:
-            raise MerBenchError(f"no auxiliary {kind!r} dataset is configured for this run")
-        return self.auxiliary_loader.fingerprint(kind)
-
-    def artifact(self, key: str, build: Callable[[], Any]) -> Any:
-        """``build()``'s value, computed once per ``key`` per run and reused across folds
-        (and worker processes, through ``artifact_dir``). ``key`` must name everything
-        the artefact depends on (config hash, data, seed)."""
-        if key in self._memory:
-            return self._memory[key]
-        path = None
-        if self.artifact_dir is not None:
-            digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-            path = Path(self.artifact_dir) / f"{digest}.pkl"
-            if path.exists():
-                try:
-                    self._memory[key] = pickle.loads(path.read_bytes())
-                    return self._memory[key]
-                except (pickle.UnpicklingError, EOFError, OSError):
-                    pass  # a corrupt artefact is rebuilt
-        value = build()
-        if path is not None:
-            from mer_bench.cache import atomic_write_bytes
-            atomic_write_bytes(path, pickle.dumps(value))
-        self._memory[key] = value
-        return value
 
 
 class Method(ABC):
@@ -192,7 +130,6 @@ def restrict_to_support(scores: np.ndarray, support: SampleSet | None) -> np.nda
 # --- registry -------------------------------------------------------------------------
 
 _METHODS: dict[str, type[Method]] = {}
-ENTRY_POINT_GROUP = "mer_bench.methods"
 
 
 def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
@@ -207,28 +144,3 @@ def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
         return cls
 
     return wrap
-
-
-def _load_all() -> None:
-    import mer_bench.methods  # noqa: F401  (registers the built-in adapters)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in _METHODS:
-            ep.load()
-
-
-def method_names() -> list[str]:
-    _load_all()
-    return sorted(_METHODS)
-
-
-def get_method_class(name: str) -> type[Method]:
-    _load_all()
-    if name not in _METHODS:
-        raise MerBenchError(f"unknown method {name!r}; choose from {', '.join(sorted(_METHODS))}")
-    return _METHODS[name]
-
-
-def build_method(name: str, preset: str = "paper", **overrides) -> Method:
-    """An adapter instance with the preset's config (plus ``overrides``)."""
-    cls = get_method_class(name)
-    return cls(cls.Config.from_preset(preset, **overrides))

@@ -24,9 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,15 +33,16 @@ import torch
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from mer_bench.cache import FeatureCache, default_cache_dir
-from mer_bench.datasets import Dataset, load_dataset
+from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext
+from mer_bench.data.datasets import Dataset, load_dataset
+from mer_bench.data.samples import SampleSet
+from mer_bench.data.schemes import get_scheme
 from mer_bench.errors import MerBenchError
-from mer_bench.features import FeatureSpec
-from mer_bench.method import Method, Prediction, RunContext, build_method
+from mer_bench.features.cache import FeatureCache, default_cache_dir
+from mer_bench.method import Method, Prediction
+from mer_bench.methods import build_method
 from mer_bench.protocols import Fold, Protocol, get_protocol
-from mer_bench.results import RESULT_SCHEMA, environment, write_json
-from mer_bench.samples import SampleSet
-from mer_bench.schemes import get_scheme
+from mer_bench.report.results import RESULT_SCHEMA, environment, write_json
 
 TIMING_REPEATS = 3
 
@@ -95,63 +94,6 @@ def device_name(device: str) -> str:
         pass
     import platform
     return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
-
-
-@lru_cache(maxsize=8)
-def quiet_dataset(name: str, data_seed: int) -> Dataset:
-    """A dataset loaded once per process, without repeating the loader's warnings (the
-    main process has shown them and the result file records them)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return load_dataset(name, data_seed=data_seed)
-
-
-@dataclass
-class AuxiliaryLoader:
-    """Picklable loader for ``RunContext.auxiliary``: the named dataset under its default
-    scheme, with the method's inputs materialized through the feature cache."""
-
-    datasets: dict
-    specs: tuple[FeatureSpec, ...]
-    cache_root: Path | None
-    data_seed: int
-    _loaded: dict = field(default_factory=dict, repr=False)
-
-    def _dataset(self, kind: str) -> Dataset:
-        if kind not in self.datasets:
-            raise MerBenchError(f"no auxiliary dataset {kind!r}; configured: {list(self.datasets)}")
-        return quiet_dataset(self.datasets[kind], self.data_seed)
-
-    def fingerprint(self, kind: str) -> str:
-        return self._dataset(kind).fingerprint
-
-    def __call__(self, kind: str) -> SampleSet:
-        if kind not in self._loaded:
-            self._loaded[kind] = self._load(kind)
-        return self._loaded[kind]
-
-    def _load(self, kind: str) -> SampleSet:
-        dataset = self._dataset(kind)
-        rows = get_scheme(None, dataset.name).apply(dataset.samples)
-        cache = FeatureCache(self.cache_root)
-        feats = tuple(cache.materialize(dataset, rows, s, progress=False) for s in self.specs)
-        classes = get_scheme(None, dataset.name).classes
-        return SampleSet.build(rows, feats, classes, hide_labels=False)
-
-
-@dataclass
-class FeatureLoader:
-    """Picklable access for methods to more features of the run's clips
-    (``RunContext.materialize``), computed by core operators through the cache."""
-
-    dataset: str
-    data_seed: int
-    cache_root: Path | None
-
-    def __call__(self, spec: FeatureSpec, sample_ids: list[str]) -> np.ndarray:
-        dataset = quiet_dataset(self.dataset, self.data_seed)
-        rows = dataset.samples.set_index("sample_id").loc[list(sample_ids)].reset_index()
-        return FeatureCache(self.cache_root).materialize(dataset, rows, spec, progress=False)
 
 
 @dataclass

@@ -16,7 +16,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from mer_bench.features import onset_apex
-from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support
+from mer_bench.method import (
+    Method,
+    MethodConfig,
+    Prediction,
+    register_method,
+    restrict_to_support,
+)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from mer_bench.features import onset_apex
-from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support
+from mer_bench.method import (
+    Method,
+    MethodConfig,
+    Prediction,
+    register_method,
+    restrict_to_support,
+)
 
 
 @dataclass(frozen=True)

@@ -56,17 +56,24 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mer_bench.backbones import build_backbone
+from mer_bench.data.samples import SampleSet
 from mer_bench.errors import MerBenchError
 from mer_bench.features import onset_apex
-from mer_bench.fusion import GAMMAS, choose_gamma, split_validation_subjects
 from mer_bench.method import Method, MethodConfig, Prediction, register_method
-from mer_bench.prototypes import PrototypeClassifier
-from mer_bench.reported import ReportedResult
-from mer_bench.samples import SampleSet
+from mer_bench.nn.backbones import build_backbone
+from mer_bench.nn.fusion import choose_gamma, split_validation_subjects
+from mer_bench.nn.prototypes import PrototypeClassifier
+from mer_bench.nn.training import (
+    ChannelStandardizer,
+    EpisodicSchedule,
+    SupervisedSchedule,
+    embed,
+    episodic_train,
+    supervised_train,
+)
+from mer_bench.report.reported import ReportedResult
 from mer_bench.seeding import seed_everything, stable_seed
-from mer_bench.training import (ChannelStandardizer, EpisodicSchedule, SupervisedSchedule, embed,
-                                episodic_train, supervised_train)
+
 
 @dataclass(frozen=True)
 class MCNetConfig(MethodConfig):

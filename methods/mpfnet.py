@@ -63,18 +63,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from mer_bench.backbones import CAI3D
+from mer_bench.data.samples import SampleSet
 from mer_bench.errors import MerBenchError
 from mer_bench.features import OnsetApexSequence
-from mer_bench.fusion import choose_gamma, split_validation_subjects
 from mer_bench.method import Method, MethodConfig, Prediction, register_method
-from mer_bench.prototypes import PrototypeClassifier
-from mer_bench.reported import ReportedResult
-from mer_bench.samples import SampleSet
+from mer_bench.nn.backbones import CAI3D
+from mer_bench.nn.fusion import choose_gamma, split_validation_subjects
+from mer_bench.nn.prototypes import PrototypeClassifier
+from mer_bench.nn.training import (
+    ChannelStandardizer,
+    EpisodicSchedule,
+    SupervisedSchedule,
+    TripletSchedule,
+    embed,
+    episodic_train,
+    supervised_train,
+    triplet_train,
+)
+from mer_bench.report.reported import ReportedResult
 from mer_bench.seeding import seed_everything, stable_seed
-from mer_bench.training import (ChannelStandardizer, EpisodicSchedule, SupervisedSchedule,
-                                TripletSchedule, embed, episodic_train, supervised_train,
-                                triplet_train)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,14 @@ from torch import nn
 
 from mer_bench.features import onset_apex
 from mer_bench.method import Method, MethodConfig, Prediction, register_method
-from mer_bench.prototypes import PrototypeClassifier
+from mer_bench.nn.prototypes import PrototypeClassifier
+from mer_bench.nn.training import (
+    ChannelStandardizer,
+    EpisodicSchedule,
+    embed,
+    episodic_train,
+)
 from mer_bench.seeding import seed_everything
-from mer_bench.training import ChannelStandardizer, EpisodicSchedule, embed, episodic_train
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from mer_bench.metrics import HEADLINE, bootstrap_ci, classification_metrics, t_interval
+from mer_bench.report.metrics import (
+    HEADLINE,
+    bootstrap_ci,
+    classification_metrics,
+    t_interval,
+)
 
 BOOTSTRAP_DRAWS = 1000
 

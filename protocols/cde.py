@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-
-from mer_bench.errors import MerBenchError
 from mer_bench.protocols.base import pooled_summary
 from mer_bench.protocols.loso import LOSO
-from mer_bench.schemes import base_dataset
+
+from mer_bench.data.schemes import base_dataset
+from mer_bench.errors import MerBenchError
 
 
 @dataclass(frozen=True)

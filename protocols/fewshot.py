@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from mer_bench.episodes import eligible_classes, sample_episode
-from mer_bench.errors import MerBenchError
 from mer_bench.protocols.base import Fold, Protocol, repeated_summary
 from mer_bench.protocols.holdout import split_subjects
+
+from mer_bench.errors import MerBenchError
+from mer_bench.nn.episodes import eligible_classes, sample_episode
 from mer_bench.seeding import stable_seed
 
 

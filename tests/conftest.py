@@ -9,8 +9,8 @@ import pytest
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from mer_bench.datasets import load_dataset  # noqa: E402
-from mer_bench.schemes import get_scheme  # noqa: E402
+from mer_bench.data.datasets import load_dataset  # noqa: E402
+from mer_bench.data.schemes import get_scheme  # noqa: E402
 
 
 def labelled(name: str, scheme: str | None = None) -> pd.DataFrame:

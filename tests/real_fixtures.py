@@ -16,7 +16,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 
-from mer_bench.datasets import load_dataset
+from mer_bench.data.datasets import load_dataset
 
 SIZE = 24
 

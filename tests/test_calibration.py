@@ -9,13 +9,13 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mer_bench.cache import FeatureCache
-from mer_bench.datasets import load_dataset
+from mer_bench.data.datasets import load_dataset
+from mer_bench.data.schemes import SCHEMES
 from mer_bench.features import onset_apex
-from mer_bench.metrics import classification_metrics
-from mer_bench.results import load_result
+from mer_bench.features.cache import FeatureCache
+from mer_bench.report.metrics import classification_metrics
+from mer_bench.report.results import load_result
 from mer_bench.runner import RunOptions, run
-from mer_bench.schemes import SCHEMES
 
 
 def test_flow_svm_well_above_chance_below_perfect(tmp_path, shared_cache):

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from mer_bench.cache import FeatureCache
-from mer_bench.datasets import load_dataset
+from mer_bench.data.datasets import load_dataset
 from mer_bench.errors import MerBenchError
 from mer_bench.features import OnsetApex, frame_difference, onset_apex, optical_flow
+from mer_bench.features.cache import FeatureCache
 from tests.helpers import shifted_pair
 
 

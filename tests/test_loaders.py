@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from mer_bench.cli import main
-from mer_bench.datasets import load_dataset
+from mer_bench.data.datasets import load_dataset
+from mer_bench.data.folders import face_box
+from mer_bench.data.schemes import SCHEMES
+from mer_bench.data.synthetic.twins import CASME_COUNTS, CKPLUS_COUNTS, subject_counts
 from mer_bench.errors import MerBenchError
-from mer_bench.folders import face_box
-from mer_bench.results import load_result
+from mer_bench.report.results import load_result
 from mer_bench.runner import RunOptions, run
-from mer_bench.schemes import SCHEMES
-from mer_bench.synthetic.twins import CASME_COUNTS, CKPLUS_COUNTS, subject_counts
 from tests import real_fixtures
 
 WRITERS = {"casme2": real_fixtures.write_casme2, "samm": real_fixtures.write_samm,

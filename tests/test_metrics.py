@@ -1,11 +1,21 @@
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
-
-from mer_bench.metrics import bootstrap_ci, classification_metrics, confusion, t_interval
 from mer_bench.protocols import get_protocol
+from scipy import stats
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+)
+
+from mer_bench.report.metrics import (
+    bootstrap_ci,
+    classification_metrics,
+    confusion,
+    t_interval,
+)
 
 CLASSES = ("a", "b", "c", "d")
 

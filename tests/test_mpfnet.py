@@ -4,16 +4,22 @@ the triplet loss, gamma chosen on training subjects only."""
 import numpy as np
 import pytest
 import torch
-
-from mer_bench.backbones import CAI3D, CoordinateAttention3d
-from mer_bench.checks import tiny_data
-from mer_bench.datasets import load_dataset
-from mer_bench.features import (OnsetApexSequence, magnify_frames, optical_flow, resample_frames,
-                                synthesize_frames)
-from mer_bench.method import RunContext, build_method
+from mer_bench.methods import build_method
 from mer_bench.methods.mpfnet import magnification_plan
+
+from mer_bench.checks import tiny_data
+from mer_bench.context import RunContext
+from mer_bench.data.datasets import load_dataset
+from mer_bench.features import (
+    OnsetApexSequence,
+    magnify_frames,
+    optical_flow,
+    resample_frames,
+    synthesize_frames,
+)
+from mer_bench.nn.backbones import CAI3D, CoordinateAttention3d
+from mer_bench.nn.training import triplet_loss
 from mer_bench.runner import FeatureLoader
-from mer_bench.training import triplet_loss
 from tests.helpers import shifted_pair
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from mer_bench.protocols import PROTOCOLS, get_protocol
 
 from mer_bench.errors import MerBenchError
-from mer_bench.protocols import PROTOCOLS, get_protocol
 
 SETTINGS = {"loso": {}, "kfold5": {}, "holdout": {}, "cde": {}, "fewshot": {"episodes": 20}}
 EXHAUSTIVE = ("loso", "kfold5", "cde")

@@ -6,8 +6,8 @@ import shutil
 import pytest
 
 from mer_bench.errors import MerBenchError
-from mer_bench.leaderboard import build
-from mer_bench.results import load_result, verify_result
+from mer_bench.report.leaderboard import build
+from mer_bench.report.results import load_result, verify_result
 from mer_bench.runner import RunOptions, run
 
 

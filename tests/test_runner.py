@@ -4,11 +4,11 @@ import json
 from dataclasses import dataclass
 
 import pytest
+from mer_bench.methods.flow_svm import FlowSVM, FlowSVMConfig
 
 from mer_bench.errors import MerBenchError
 from mer_bench.method import _METHODS, register_method
-from mer_bench.methods.flow_svm import FlowSVM, FlowSVMConfig
-from mer_bench.results import load_result, verify_result
+from mer_bench.report.results import load_result, verify_result
 from mer_bench.runner import RunOptions, run
 
 PROTOCOL_CASES = [

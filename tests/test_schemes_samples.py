@@ -1,10 +1,16 @@
 import pandas as pd
 import pytest
 
-from mer_bench.datasets import load_dataset
+from mer_bench.data.datasets import load_dataset
+from mer_bench.data.samples import (
+    COLUMNS,
+    LabelsHidden,
+    SampleSet,
+    key_frame,
+    validate_samples,
+)
+from mer_bench.data.schemes import SCHEMES, get_scheme
 from mer_bench.errors import MerBenchError
-from mer_bench.samples import COLUMNS, SampleSet, LabelsHidden, key_frame, validate_samples
-from mer_bench.schemes import SCHEMES, get_scheme
 
 
 def table(**changes):

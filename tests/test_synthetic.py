@@ -2,12 +2,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_bench.datasets import load_dataset
+from mer_bench.data.datasets import load_dataset
+from mer_bench.data.schemes import SCHEMES
+from mer_bench.data.synthetic.render import (
+    au_anchors,
+    displacement_field,
+    make_geometry,
+    profile,
+)
+from mer_bench.data.synthetic.twins import CASME_COUNTS, CKPLUS_COUNTS, subject_counts
 from mer_bench.features import optical_flow
 from mer_bench.seeding import stable_seed
-from mer_bench.synthetic.render import au_anchors, displacement_field, make_geometry, profile
-from mer_bench.schemes import SCHEMES
-from mer_bench.synthetic.twins import CASME_COUNTS, CKPLUS_COUNTS, subject_counts
 
 
 @pytest.mark.parametrize("twin,real", [("synth-casme2", "casme2"), ("synth-samm", "samm"),

@@ -15,7 +15,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from mer_bench.errors import MerBenchError
-from mer_bench.results import load_result, verify_result
+from mer_bench.report.results import load_result, verify_result
 
 HEADERS = ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", "Accuracy", "Seeds",
            "Fit s/fold", "Infer samples/s", "Params", "Device", "Result"]
@@ -65,7 +65,7 @@ def protocol_label(result: dict) -> str:
 def variant(result: dict) -> str:
     """The method config's departures from its preset (``prototypes=mean``), so ablation
     rows are told apart; empty when the method is not registered here."""
-    from mer_bench.method import get_method_class
+    from mer_bench.methods import get_method_class
     try:
         cls = get_method_class(result["method"]["name"])
         base = json.loads(json.dumps(cls.Config.from_preset(result["method"]["preset"]).to_dict()))
@@ -124,8 +124,8 @@ def render(results: list[tuple[Path, dict]], root: Path) -> str:
 def reported_section() -> list[str]:
     """Markdown lines: the papers' own numbers (real data, their protocols), kept apart
     from the verified tables so reproduced and reported numbers sit side by side."""
-    from mer_bench.reported import all_reported
-    entries = all_reported()
+    from mer_bench.methods import get_method_class, method_names
+    entries = [r for name in method_names() for r in getattr(get_method_class(name), "REPORTED", ())]
     if not entries:
         return []
     def fmt(value: float | None) -> str:

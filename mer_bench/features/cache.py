@@ -21,7 +21,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from mer_bench.datasets import Dataset
+from mer_bench.data.registry import Dataset
 from mer_bench.features import FEATURE_CODE_VERSION, FeatureSpec
 
 

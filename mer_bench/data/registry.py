@@ -1,4 +1,7 @@
-"""Datasets: a validated sample table plus lazy frame access, and the dataset registry.
+"""The dataset contract and registry: a validated sample table plus lazy frame access.
+
+Loaders (real and synthetic) register their factories here with ``register_dataset``;
+``mer_bench.data.datasets.load_dataset`` is the public entry point.
 
 A ``Dataset`` answers ``frames(sample_id, indices, size)`` with uint8 RGB arrays of shape
 (len(indices), size, size, 3): the face region resized to ``size`` x ``size``. Frame
@@ -16,8 +19,6 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from mer_bench.errors import MerBenchError
-
 
 class Dataset(ABC):
     """A sample table with lazily read frames."""
@@ -27,7 +28,7 @@ class Dataset(ABC):
     samples: pd.DataFrame
     fingerprint: str
     problems: tuple = ()
-    """Clips a loader skipped or warned about (``mer_bench.folders.Problem``)."""
+    """Clips a loader skipped or warned about (``mer_bench.data.folders.Problem``)."""
 
     @abstractmethod
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
@@ -64,22 +65,3 @@ def register_dataset(name: str, description: str) -> Callable[[DatasetFactory], 
         return factory
 
     return wrap
-
-
-def dataset_names() -> dict[str, str]:
-    """Registered dataset names -> one-line descriptions."""
-    _import_builtin()
-    return {name: desc for name, (_, desc) in sorted(_REGISTRY.items())}
-
-
-def load_dataset(name: str, **options) -> Dataset:
-    """The dataset ``name``; ``options`` go to its factory (e.g. ``data_seed``)."""
-    _import_builtin()
-    if name not in _REGISTRY:
-        raise MerBenchError(f"unknown dataset {name!r}; choose from {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name][0](**options)
-
-
-def _import_builtin() -> None:
-    import mer_bench.loaders  # noqa: F401  (registers the real datasets)
-    import mer_bench.synthetic.twins  # noqa: F401  (registers the synthetic twins)

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from mer_bench.episodes import sample_episode
-from mer_bench.prototypes import cosine_logits, mean_prototypes
+from mer_bench.nn.episodes import sample_episode
+from mer_bench.nn.prototypes import cosine_logits, mean_prototypes
 
 
 @dataclass(frozen=True)

@@ -23,19 +23,23 @@ blink in 30 % of clips at a random time, slow head drift, illumination jitter, n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-from mer_bench.composite import official_key, official_list, select_official
-from mer_bench.datasets import CompositeDataset, Dataset, register_dataset
-from mer_bench.samples import validate_samples
-from mer_bench.schemes import SCHEMES
+from mer_bench.data.composite import official_key, official_list, select_official
+from mer_bench.data.registry import CompositeDataset, Dataset, register_dataset
+from mer_bench.data.samples import validate_samples
+from mer_bench.data.schemes import SCHEMES
+from mer_bench.data.synthetic.render import (
+    ClipMotion,
+    FaceGeometry,
+    make_geometry,
+    render_clip_frames,
+)
 from mer_bench.seeding import stable_seed
-from mer_bench.synthetic.render import (ClipMotion, FaceGeometry, make_geometry,
-                                        render_clip_frames)
 
 GENERATOR_VERSION = "2"
 TIME_SCALE = 0.5
@@ -98,7 +102,7 @@ CDE_DROPPED = {("casme2", "sub04"): ("EP12_01f", "missing-apex"),
 def subject_counts(real: str) -> pd.DataFrame:
     """(subject, emotion, n_clips) rows for ``real`` from the shipped counts file,
     subjects spelled as in the dataset's folders (SMIC unpadded)."""
-    path = resources.files("mer_bench") / "data" / "subject_class_counts.csv"
+    path = resources.files("mer_bench.data") / "subject_class_counts.csv"
     with resources.as_file(path) as p:
         table = pd.read_csv(p, dtype={"subject": str})
     table = table[table["dataset"] == real].copy()

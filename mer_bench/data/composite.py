@@ -14,8 +14,8 @@ from importlib import resources
 
 import pandas as pd
 
+from mer_bench.data.schemes import SCHEMES, base_dataset
 from mer_bench.errors import MerBenchError
-from mer_bench.schemes import SCHEMES, base_dataset
 
 SOURCES = {"smic": "smic-hs", "casme2": "casme2", "samm": "samm"}
 """Official list's dataset names -> base dataset names."""
@@ -23,7 +23,7 @@ SOURCES = {"smic": "smic-hs", "casme2": "casme2", "samm": "samm"}
 
 def official_list() -> pd.DataFrame:
     """The official 442-row list as shipped with the package (all columns text)."""
-    path = resources.files("mer_bench") / "data" / "megc2019_cde.csv"
+    path = resources.files("mer_bench.data") / "megc2019_cde.csv"
     with resources.as_file(path) as p:
         return pd.read_csv(p, dtype=str)
 

@@ -22,12 +22,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from mer_bench.datasets import CompositeDataset, register_dataset
+from mer_bench.data.composite import select_official
+from mer_bench.data.folders import (
+    ClipBuilder,
+    FolderDataset,
+    Problem,
+    read_sheet,
+    require_columns,
+    require_root,
+)
+from mer_bench.data.registry import CompositeDataset, register_dataset
+from mer_bench.data.samples import normalize_emotion
 from mer_bench.errors import MerBenchError
-from mer_bench.composite import select_official
-from mer_bench.folders import (ClipBuilder, FolderDataset, Problem, read_sheet,
-                               require_columns, require_root)
-from mer_bench.samples import normalize_emotion
 
 CKPLUS_CODES = {1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happiness",
                 6: "sadness", 7: "surprise"}

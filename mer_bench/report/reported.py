@@ -21,9 +21,3 @@ class ReportedResult:
     uar: float | None = None
     f1_kind: str = "F1 as reported"
     source: str = ""
-
-
-def all_reported() -> list[ReportedResult]:
-    """Every registered method's ``REPORTED`` entries."""
-    from mer_bench.method import get_method_class, method_names
-    return [r for name in method_names() for r in getattr(get_method_class(name), "REPORTED", ())]

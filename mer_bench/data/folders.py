@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from mer_bench.datasets import Dataset
+from mer_bench.data.registry import Dataset
+from mer_bench.data.samples import KNOWN_EMOTIONS, validate_samples
 from mer_bench.errors import MerBenchError
-from mer_bench.samples import KNOWN_EMOTIONS, validate_samples
 
 DATA_FOLDERS = {"casme2": "casme2", "samm": "samm", "smic-hs": "smic", "smic-vis": "smic",
                 "smic-nir": "smic", "mmew": "mmew", "casme": "casme", "casme-sq": "casme-sq",

@@ -24,7 +24,6 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-
 CANVAS = 128
 
 # Landmarks relative to the face centre, in units of (face half-width, face half-height).

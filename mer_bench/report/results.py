@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mer_bench.cache import atomic_write_bytes
 from mer_bench.errors import MerBenchError
+from mer_bench.features.cache import atomic_write_bytes
 
 RESULT_SCHEMA = "mer-bench/result/v1"
 REQUIRED_KEYS = ("schema", "method", "protocol", "datasets", "synthetic", "label_scheme", "seeds",

@@ -1,0 +1,159 @@
+"""Feature specs: pure, hashable descriptions of what to compute for one clip.
+
+The runner materializes a spec for every sample through the cache
+(``mer_bench.features.cache``); the computation is done by the shared operators of
+``mer_bench.features.operators``. Frames arrive as the face region from the dataset at
+the spec's size; key frames are onset and apex (the middle frame where the apex is
+missing).
+
+Units: flow is in pixels at the spec's ``size`` (channel 0 = dx, 1 = dy); image channels
+are RGB scaled to [0, 1]; frame difference is apex - onset on that scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from mer_bench.data.registry import Dataset
+from mer_bench.data.samples import key_frame
+from mer_bench.errors import MerBenchError
+from mer_bench.features.operators import (
+    CHANNELS,
+    FLOW_METHODS,
+    as_channels,
+    frame_difference,
+    magnify_frames,
+    optical_flow,
+    resample_frames,
+    resize_channels,
+    sequence_channels,
+    synthesize_frames,
+)
+
+FEATURE_CODE_VERSION = "1"
+"""Bump when an operator's output changes: it is part of every cache key."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec(ABC):
+    """Base of all specs: hashable, JSON-describable, computes one clip's array."""
+
+    def to_json(self) -> dict:
+        return {"kind": type(self).__name__, **asdict(self)}
+
+    @property
+    def key(self) -> str:
+        """Stable hash of the spec (and the feature code version)."""
+        text = json.dumps(self.to_json(), sort_keys=True) + FEATURE_CODE_VERSION
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @abstractmethod
+    def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
+        """One clip's float32 array."""
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in asdict(self).items())
+        return f"{type(self).__name__}({fields})"
+
+
+@dataclass(frozen=True)
+class OnsetApex(FeatureSpec):
+    """Two key frames of a clip — onset and apex (middle frame where the apex is not
+    annotated) — turned into channels stacked in the order given.
+
+    Output: float32 (C, size, size) with C = sum of CHANNELS[c] (flow 2, diff 3,
+    onset 3, apex 3).
+    """
+
+    size: int = 112
+    flow: str = "farneback"
+    channels: tuple[str, ...] = ("flow",)
+
+    def __post_init__(self):
+        bad = [c for c in self.channels if c not in CHANNELS]
+        if bad or not self.channels:
+            raise MerBenchError(f"unknown feature channels {bad}; choose from {list(CHANNELS)}")
+        if "flow" in self.channels and self.flow not in FLOW_METHODS:
+            raise MerBenchError(f"unknown flow method {self.flow!r}; choose from {FLOW_METHODS}")
+
+    @property
+    def n_channels(self) -> int:
+        return sum(CHANNELS[c] for c in self.channels)
+
+    def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
+        onset, apex = dataset.frames(row["sample_id"], np.array([row["onset"], key_frame(row)]),
+                                     self.size)
+        parts = {
+            "flow": lambda: optical_flow(onset, apex, self.flow),
+            "diff": lambda: frame_difference(onset, apex),
+            "onset": lambda: as_channels(onset),
+            "apex": lambda: as_channels(apex),
+        }
+        return np.concatenate([parts[c]() for c in self.channels], axis=0)
+
+
+def onset_apex(size: int = 112, flow: str = "farneback",
+               channels: tuple[str, ...] = ("flow",)) -> OnsetApex:
+    """Shorthand used in DESIGN.md: ``onset_apex(flow="tvl1", size=112)``."""
+    return OnsetApex(size=size, flow=flow, channels=tuple(channels))
+
+
+@dataclass(frozen=True)
+class OnsetApexSequence(FeatureSpec):
+    """The onset -> apex stretch normalized to ``length`` frames, then flow and absolute
+    frame difference between consecutive frames (MPFNet's input).
+
+    ``interpolation``: ``resample`` takes the clip's real frames from onset to apex (the
+    middle frame where the apex is missing) at ``length`` evenly spaced positions,
+    interpolating between neighbours when fewer exist; ``flow-synthesis`` builds the
+    frames from onset and apex only (closer to the paper's learned interpolator).
+    ``magnification`` phi > 0 magnifies the motion first (``magnify_frames``).
+    ``compute_size`` (default: ``size``) is the resolution frames are read and flow is
+    estimated at; the result is then area-resized to ``size`` with flow rescaled to
+    pixels at ``size`` (small inputs keep sub-pixel motion that flow at the small size
+    would lose). Output: float32 (C, length - 1, size, size), C = 2 (flow) + 3 (diff).
+    """
+
+    length: int = 11
+    size: int = 128
+    flow: str = "farneback"
+    channels: tuple[str, ...] = ("flow", "diff")
+    interpolation: str = "resample"
+    magnification: float = 0.0
+    compute_size: int | None = None
+
+    def __post_init__(self):
+        bad = [c for c in self.channels if c not in ("flow", "diff")]
+        if bad or not self.channels:
+            raise MerBenchError(f"unknown sequence channels {bad}; choose from flow, diff")
+        if self.interpolation not in ("resample", "flow-synthesis"):
+            raise MerBenchError(f"unknown interpolation {self.interpolation!r}; choose from "
+                                f"resample, flow-synthesis")
+        if self.flow not in FLOW_METHODS:
+            raise MerBenchError(f"unknown flow method {self.flow!r}; choose from {FLOW_METHODS}")
+
+    @property
+    def n_channels(self) -> int:
+        return sum(CHANNELS[c] for c in self.channels)
+
+    def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
+        onset, apex = int(row["onset"]), key_frame(row)
+        size = self.compute_size or self.size
+        if self.interpolation == "resample":
+            frames = resample_frames(dataset.frames(row["sample_id"], np.arange(onset, apex + 1),
+                                                    size), self.length)
+        else:
+            pair = dataset.frames(row["sample_id"], np.array([onset, apex]), size)
+            frames = synthesize_frames(pair[0], pair[1], self.length, self.flow)
+        if self.magnification:
+            frames = magnify_frames(frames, self.magnification, self.flow)
+        out = sequence_channels(frames, self.channels, self.flow)
+        return out if size == self.size else resize_channels(out, self.size, self.channels)
+
+

@@ -1,0 +1,2 @@
+"""Reporting: metrics and their intervals, result files, paired comparison, the
+leaderboard and the papers' reported numbers."""
