@@ -53,7 +53,8 @@ def resolve(name_or_path: str) -> list[type[Method]]:
 
 
 def tiny_data(specs: tuple[FeatureSpec, ...]) -> tuple[SampleSet, SampleSet, SampleSet]:
-    """(train, test, support) from 6 synth-casme2 subjects; test labels hidden."""
+    """(train, test, support) from 6 synth-casme2 subjects; the test set sealed as in a
+    run (shuffled, opaque ids, labels and annotations hidden)."""
     dataset = load_dataset("synth-casme2")
     rows = get_scheme("casme2-5", dataset.name).apply(dataset.samples)
     subjects = sorted(rows["subject"].unique())[:6]
@@ -65,10 +66,12 @@ def tiny_data(specs: tuple[FeatureSpec, ...]) -> tuple[SampleSet, SampleSet, Sam
     train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     support_idx = train_idx[np.isin(rows["label"].to_numpy()[train_idx], [0, 1, 4])]
 
-    def pick(idx: np.ndarray, hide: bool) -> SampleSet:
-        return SampleSet.build(rows.iloc[idx], tuple(f[idx] for f in feats), classes, hide)
+    def pick(idx: np.ndarray) -> SampleSet:
+        return SampleSet.build(rows.iloc[idx], tuple(f[idx] for f in feats), classes, False)
 
-    return pick(train_idx, False), pick(test_idx, True), pick(support_idx, False)
+    test, _ = SampleSet.sealed(rows.iloc[test_idx], tuple(f[test_idx] for f in feats), classes,
+                               np.random.default_rng(0))
+    return pick(train_idx), test, pick(support_idx)
 
 
 def check_method(cls: type[Method]) -> list[Check]:
@@ -107,7 +110,7 @@ def check_method(cls: type[Method]) -> list[Check]:
 
     def ctx() -> RunContext:
         return RunContext(device="cpu", seed=0, preset="smoke", auxiliary_loader=auxiliary,
-                          feature_loader=loader)
+                          feature_loader=loader, train_ids=frozenset(train.rows["sample_id"]))
 
     def fit_predict():
         method.fit(train, ctx())

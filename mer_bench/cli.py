@@ -55,6 +55,16 @@ def _apply_data_roots(args) -> None:
         set_data_roots({k.replace("_", "-"): str(v) for k, v in pairs.items()})
 
 
+def _corruption(args):
+    """The robustness track's ``Corruption`` from --corrupt / --corrupt-share, or None."""
+    from mer_bench.features.corruptions import Corruption
+    if args.corrupt is None:
+        if args.corrupt_share is not None:
+            raise MerBenchError("--corrupt-share needs --corrupt mask|noise|grayscale")
+        return None
+    return Corruption(args.corrupt, 0.3 if args.corrupt_share is None else args.corrupt_share)
+
+
 def cmd_run(args) -> int:
     from mer_bench.report.leaderboard import build, collect, row
     from mer_bench.runner import RunOptions, run
@@ -69,7 +79,8 @@ def cmd_run(args) -> int:
         backend=args.backend, out_dir=Path(args.out), cache_dir=args.cache_dir,
         resume=args.resume, fresh=args.fresh, protocol_params=params,
         method_overrides=_key_values(args.set, "--set"),
-        auxiliary={"macro": args.macro_dataset}, progress=not args.quiet, strict=args.strict)
+        auxiliary={"macro": args.macro_dataset}, progress=not args.quiet, strict=args.strict,
+        corruption=_corruption(args))
     path = run(options)
     board = build(Path(args.out), Path(args.out) / "LEADERBOARD.md", skip_invalid=True)
     print(path)
@@ -167,18 +178,21 @@ def cmd_check_method(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from tabulate import tabulate
+    """Paired comparison of two methods' verified results (``mer_bench.report.compare``)."""
+    import json
 
-    from mer_bench.report.leaderboard import HEADERS, collect, row
-    results = [(p, r) for p, r in collect(Path(args.results), skip_invalid=True)
-               if r["method"]["name"] in args.methods and r["protocol"]["name"] == args.protocol
-               and (args.dataset is None or r.get("dataset") == args.dataset)
-               and (args.scheme is None or r["label_scheme"]["name"] == args.scheme)]
-    if not results:
-        raise MerBenchError(f"no verified results for {args.methods} under protocol "
-                            f"{args.protocol!r} in {args.results}")
-    results.sort(key=lambda pr: -pr[1]["metrics"]["uf1"])
-    print(tabulate([row(p, r, Path(args.results)) for p, r in results], HEADERS, tablefmt="github"))
+    from mer_bench.report.compare import choose_pair, compare
+    from mer_bench.report.leaderboard import collect
+    results = collect(Path(args.results), skip_invalid=True) if Path(args.results).is_dir() else []
+    (path_a, a), (path_b, b) = choose_pair(results, args.a, args.b, protocol=args.protocol,
+                                           dataset=args.dataset, scheme=args.scheme,
+                                           preset=args.preset)
+    comparison = compare(a, b)
+    if args.format == "json":
+        print(json.dumps({**comparison.to_json(), "files": [str(path_a), str(path_b)]}, indent=1))
+    else:
+        print(comparison.markdown())
+        print(f"\nA: `{path_a}`  \nB: `{path_b}`")
     return 0
 
 
@@ -188,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run one method under one protocol and write a result file")
     run.add_argument("--method", required=True, help="a registered method (mer-bench list methods)")
-    run.add_argument("--protocol", required=True, help="loso, kfold5, holdout, cde or fewshot")
-    run.add_argument("--dataset", help="dataset (default: synth-casme2; synth-megc2019 for cde)")
+    run.add_argument("--protocol", required=True, help="loso, kfold5, holdout, cde, lodo or fewshot")
+    run.add_argument("--dataset", help="dataset (default: synth-casme2; synth-megc2019 for cde and lodo)")
     run.add_argument("--scheme", help="label scheme (default: the dataset's)")
     run.add_argument("--preset", default="paper", help="paper, fast or smoke (default paper)")
     run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
@@ -210,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--k-shot", type=int, help="fewshot: support clips per class")
     run.add_argument("--q-query", type=int, help="fewshot: query clips per class")
     run.add_argument("--episodes", type=int, help="fewshot: evaluation episodes")
+    run.add_argument("--corrupt", metavar="KIND",
+                     help="robustness track: corrupt test clips' frames (mask, noise, grayscale)")
+    run.add_argument("--corrupt-share", type=float, metavar="P",
+                     help="share of clips corrupted with --corrupt, 0 < P <= 1 (default 0.3)")
     run.add_argument("--macro-dataset", default="synth-ckplus",
                      help="auxiliary macro-expression dataset (default synth-ckplus)")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
@@ -245,12 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("target", help="registered method name or path to a .py adapter file")
     check.set_defaults(func=cmd_check_method)
 
-    compare = sub.add_parser("compare", help="compare methods' verified results")
-    compare.add_argument("methods", nargs="+")
-    compare.add_argument("--protocol", required=True)
+    compare = sub.add_parser("compare", help="is A better than B? paired bootstrap over "
+                                             "subjects and McNemar's test on two results")
+    compare.add_argument("a", help="method name (or a result file's path)")
+    compare.add_argument("b", help="method name (or a result file's path)")
+    compare.add_argument("--protocol", help="protocol of the results to compare")
     compare.add_argument("--dataset")
     compare.add_argument("--scheme")
-    compare.add_argument("--results", default="results")
+    compare.add_argument("--preset")
+    compare.add_argument("--results", default="results",
+                         help="folder of result files (default results/; the committed ones: "
+                              "leaderboard/results)")
+    compare.add_argument("--format", choices=["markdown", "json"], default="markdown")
     compare.set_defaults(func=cmd_compare)
     return parser
 

@@ -85,7 +85,8 @@ class RunContext:
     """What the runner gives ``fit``: device (``cpu``/``cuda``), seed, preset, a scratch
     folder, the auxiliary datasets (``auxiliary("macro")`` -> a labelled ``SampleSet``
     with this method's inputs), a cache for fold-independent artefacts, and
-    ``materialize`` for further features of the run's clips."""
+    ``materialize`` for further features of the fold's training clips (``train_ids``;
+    nothing the context offers reaches a test clip)."""
 
     device: str = "cpu"
     seed: int = 0
@@ -94,14 +95,20 @@ class RunContext:
     auxiliary_loader: AuxiliaryLoader | None = None
     artifact_dir: Path | None = None
     feature_loader: FeatureLoader | None = None
+    train_ids: frozenset[str] = frozenset()
     _memory: dict = field(default_factory=dict)
 
     def materialize(self, spec: FeatureSpec, sample_ids: list[str]) -> np.ndarray:
-        """More features of this run's clips (e.g. motion-magnified copies of the training
-        clips), computed by the core operators through the feature cache: float32
-        (len(sample_ids), ...)."""
+        """More features of the fold's training clips (e.g. motion-magnified copies),
+        computed by the core operators through the feature cache: float32
+        (len(sample_ids), ...). Any id outside the training set is refused."""
         if self.feature_loader is None:
             raise MerBenchError("this run gives methods no access to further features")
+        outside = [s for s in sample_ids if s not in self.train_ids]
+        if outside:
+            raise MerBenchError(f"ctx.materialize: {outside[0]!r} is not a training clip of this "
+                                f"fold ({len(outside)} of {len(sample_ids)} ids refused); methods "
+                                f"may compute features only of their training data")
         return self.feature_loader(spec, sample_ids)
 
     def auxiliary(self, kind: str = "macro") -> SampleSet:

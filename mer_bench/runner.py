@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,14 +36,17 @@ from tqdm.auto import tqdm
 
 from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext
 from mer_bench.data.datasets import Dataset, load_dataset
-from mer_bench.data.samples import SampleSet
+from mer_bench.data.samples import SampleSet, unshuffle
 from mer_bench.data.schemes import get_scheme
 from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import FeatureCache, default_cache_dir
+from mer_bench.features.corruptions import CorruptedDataset, Corruption
 from mer_bench.method import Method, Prediction
 from mer_bench.methods import build_method
+from mer_bench.nn.episodes import EpisodeShrinkWarning
 from mer_bench.protocols import Fold, Protocol, get_protocol
 from mer_bench.report.results import RESULT_SCHEMA, environment, write_json
+from mer_bench.seeding import stable_seed
 
 TIMING_REPEATS = 3
 
@@ -71,6 +75,7 @@ class RunOptions:
     data_seed: int = 0
     progress: bool = True
     strict: bool = False
+    corruption: Corruption | None = None
 
 
 def resolve_device(device: str) -> str:
@@ -137,9 +142,12 @@ def run(options: RunOptions) -> Path:
         "method": method.name, "config": method.config.to_dict(), "preset": options.preset,
         "protocol": protocol.identity(), "dataset": dataset.name,
         "fingerprint": dataset.fingerprint, "scheme": scheme.name, "seeds": list(options.seeds),
+        "corruption": options.corruption.to_json() if options.corruption else None,
     }
     run_hash = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-    run_id = f"{method.name}__{protocol.name}__{dataset.name}__{scheme.name}__{options.preset}__{run_hash[:8]}"
+    track = f"__{options.corruption.tag}" if options.corruption else ""
+    run_id = (f"{method.name}__{protocol.name}__{dataset.name}__{scheme.name}__{options.preset}"
+              f"{track}__{run_hash[:8]}")
     partial_dir = Path(options.out_dir) / ".partial" / run_id
     done = _prepare_partial(partial_dir, run_hash, options)
 
@@ -149,19 +157,40 @@ def run(options: RunOptions) -> Path:
     cache = FeatureCache(cache_root)
     features = tuple(cache.materialize(dataset, samples, spec, n_jobs=options.jobs,
                                        progress=options.progress) for spec in method.input_specs)
+    test_features, corrupted = corrupted_features(features, cache, dataset, samples, method, options)
     aux = AuxiliaryLoader(options.auxiliary, method.input_specs, cache_root, options.data_seed)
     loader = FeatureLoader(dataset.name, options.data_seed, cache_root)
     worker = TaskWorker(options.method, options.preset, options.method_overrides, samples,
-                        features, scheme.classes, device, aux, loader,
+                        features, test_features, corrupted, scheme.classes, device, aux, loader,
                         Path(cache_root) / "artifacts", options.jobs)
     _execute(worker, todo, partial_dir, run_hash, done, options)
 
     outputs = [done[t.key] for t in tasks]
+    _announce(run_warnings(outputs))
     result = _assemble(outputs, protocol, method, dataset, scheme, options, device, run_id, tasks)
     path = Path(options.out_dir) / f"{run_id}.json"
     write_json(path, result)
     shutil.rmtree(partial_dir, ignore_errors=True)
     return path
+
+
+def corrupted_features(features: tuple[np.ndarray, ...], cache: FeatureCache, dataset: Dataset,
+                       samples: pd.DataFrame, method: Method, options: RunOptions
+                       ) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]:
+    """The features test sets are built from: ``features`` as they are, or, on the
+    robustness track, with the chosen clips' rows recomputed from corrupted frames; and
+    which rows of ``samples`` are corrupted (bool (n,), None off the track)."""
+    if options.corruption is None:
+        return features, None
+    chosen = options.corruption.chosen(samples["sample_id"])
+    corrupted = CorruptedDataset(dataset, options.corruption)
+    out = []
+    for spec, clean in zip(method.input_specs, features):
+        mixed = clean.copy()
+        mixed[chosen] = cache.materialize(corrupted, samples[chosen], spec, n_jobs=options.jobs,
+                                          progress=options.progress)
+        out.append(mixed)
+    return tuple(out), chosen
 
 
 def _prepare_partial(partial_dir: Path, run_hash: str, options: RunOptions) -> dict:
@@ -228,6 +257,8 @@ class TaskWorker:
     overrides: dict
     samples: pd.DataFrame
     features: tuple[np.ndarray, ...]
+    test_features: tuple[np.ndarray, ...]
+    corrupted: np.ndarray | None
     classes: tuple[str, ...]
     device: str
     auxiliary: AuxiliaryLoader
@@ -240,28 +271,41 @@ class TaskWorker:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.jobs))
         position = {sid: i for i, sid in enumerate(self.samples["sample_id"])}
         method = build_method(self.method, self.preset, **self.overrides)
+        train_ids = task.folds[0].train_ids
         with tempfile.TemporaryDirectory(prefix="mer-bench-") as scratch:
             ctx = RunContext(self.device, task.seed, self.preset, Path(scratch), self.auxiliary,
-                             self.artifact_dir, self.features_loader)
-            train = self._set([position[s] for s in task.folds[0].train_ids], hide=False)
+                             self.artifact_dir, self.features_loader, frozenset(train_ids))
+            train = self._set([position[s] for s in train_ids])
             if self.device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
-            method.fit(train, ctx)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                method.fit(train, ctx)
             _sync(self.device)
             fit_seconds = time.perf_counter() - start
-            records, throughput = [], None
+            records, episodes, throughput = [], [], None
             for k, fold in enumerate(task.folds):
-                test = self._set([position[s] for s in fold.test_ids], hide=True)
+                index = [position[s] for s in fold.test_ids]
+                rng = np.random.default_rng(stable_seed("seal", task.seed, fold.name))
+                test, order = SampleSet.sealed(self.samples.iloc[index],
+                                               tuple(f[index] for f in self.test_features),
+                                               self.classes, rng)
                 support = (None if fold.support_ids is None else
-                           self._set([position[s] for s in fold.support_ids], hide=False))
+                           self._set([position[s] for s in fold.support_ids]))
+                if support is not None:
+                    episodes.append({"seed": task.seed, "episode": fold.episode,
+                                     "support": list(fold.support_ids),
+                                     "support_labels": support.labels.tolist()})
                 if k == 0:
                     prediction, throughput = _timed_predict(method, test, support, self.device)
                 else:
                     prediction = method.predict(test, support)
                 _check_prediction(method, prediction, len(test), len(self.classes))
-                records += _prediction_records(fold, task.seed, self.samples,
-                                               [position[s] for s in fold.test_ids], prediction)
+                prediction = Prediction(unshuffle(prediction.labels, order),
+                                        unshuffle(prediction.scores, order))
+                records += _prediction_records(fold, task.seed, self.samples, index, prediction,
+                                               self.corrupted)
         timing = {
             "fit_seconds": fit_seconds, "predict_samples_per_s": throughput,
             "batch_size": len(task.folds[0].test_ids), "n_train": len(train),
@@ -270,11 +314,53 @@ class TaskWorker:
             "threads": torch.get_num_threads(), "dtype": "float32",
         }
         return task, {"seed": task.seed, "group": task.group, "predictions": records,
-                      "timing": timing}
+                      "episodes": episodes, "timing": timing,
+                      **_fit_warnings([w.message for w in caught])}
 
-    def _set(self, index: list[int], hide: bool) -> SampleSet:
+    def _set(self, index: list[int]) -> SampleSet:
+        """A labelled set (training or support) of the sample table's rows ``index``."""
         rows = self.samples.iloc[index]
-        return SampleSet.build(rows, tuple(f[index] for f in self.features), self.classes, hide)
+        return SampleSet.build(rows, tuple(f[index] for f in self.features), self.classes, False)
+
+
+def _fit_warnings(messages: list[Warning]) -> dict:
+    """A task's warnings from ``fit``: the other messages, deduplicated, and the smallest
+    episode configuration an ``EpisodeShrinkWarning`` reported (None when none)."""
+    shrinks = [m for m in messages if isinstance(m, EpisodeShrinkWarning)]
+    others = sorted({str(m) for m in messages if not isinstance(m, EpisodeShrinkWarning)})
+    smallest = min(shrinks, key=lambda m: tuple(m.effective.values()), default=None)
+    shrink = None if smallest is None else {"requested": smallest.requested,
+                                            "effective": smallest.effective}
+    return {"fit_warnings": others, "episode_shrink": shrink}
+
+
+def run_warnings(outputs: list[dict]) -> dict:
+    """What the tasks' ``fit`` warned about, once per run: each distinct message with the
+    number of tasks that raised it, and, when meta-training episodes shrank, the
+    smallest effective N-way K-shot Q-query and in how many tasks."""
+    counts: dict[str, int] = {}
+    for o in outputs:
+        for message in o.get("fit_warnings", []):
+            counts[message] = counts.get(message, 0) + 1
+    shrinks = [o["episode_shrink"] for o in outputs if o.get("episode_shrink")]
+    out = {"fit_warnings": [{"message": m, "tasks": n} for m, n in sorted(counts.items())]}
+    if shrinks:
+        smallest = min(shrinks, key=lambda s: tuple(s["effective"].values()))
+        out["episode_shrink"] = {**smallest, "tasks": len(shrinks), "of_tasks": len(outputs)}
+    return out
+
+
+def _announce(notes: dict) -> None:
+    """Print a run's fit warnings once each (the result file keeps them)."""
+    for item in notes["fit_warnings"]:
+        warnings.warn(f"{item['message']} ({item['tasks']} tasks)", stacklevel=2)
+    shrink = notes.get("episode_shrink")
+    if shrink:
+        r, e = shrink["requested"], shrink["effective"]
+        warnings.warn(f"meta-training episodes shrank in {shrink['tasks']} of {shrink['of_tasks']} "
+                      f"tasks: asked {r['n_way']}-way {r['k_shot']}-shot {r['q_query']}-query, "
+                      f"down to {e['n_way']}-way {e['k_shot']}-shot {e['q_query']}-query (too few "
+                      f"training clips of some classes)", stacklevel=2)
 
 
 def _sync(device: str) -> None:
@@ -312,7 +398,9 @@ def _check_prediction(method: Method, prediction: Prediction, n: int, n_classes:
 
 
 def _prediction_records(fold: Fold, seed: int, samples: pd.DataFrame, index: list[int],
-                        prediction: Prediction) -> list[dict]:
+                        prediction: Prediction, corrupted: np.ndarray | None) -> list[dict]:
+    """One record per test clip; ``corrupted`` (robustness track) flags the clips whose
+    frames were corrupted."""
     rows = samples.iloc[index]
     records = []
     for k, (_, row) in enumerate(rows.iterrows()):
@@ -323,6 +411,8 @@ def _prediction_records(fold: Fold, seed: int, samples: pd.DataFrame, index: lis
             record["scores"] = [float(v) if np.isfinite(v) else None for v in prediction.scores[k]]
         if fold.episode is not None:
             record["episode"] = fold.episode
+        if corrupted is not None:
+            record["corrupted"] = bool(corrupted[index[k]])
         records.append(record)
     return records
 
@@ -337,6 +427,7 @@ def _peak_memory(device: str) -> int:
 def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: Dataset,
               scheme, options: RunOptions, device: str, run_id: str, tasks: list[Task]) -> dict:
     predictions = [p for o in outputs for p in o["predictions"]]
+    episodes = [e for o in outputs for e in o.get("episodes", [])]
     frame = pd.DataFrame(predictions)
     if "episode" not in frame:
         frame["episode"] = None
@@ -355,9 +446,13 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "synthetic": dataset.synthetic,
         "label_scheme": {"name": scheme.name, "classes": list(scheme.classes)},
         "seeds": list(options.seeds),
+        **({"corruption": {**options.corruption.to_json(), "n_corrupted": int(
+            frame.loc[frame["corrupted"], "sample_id"].nunique())}} if options.corruption else {}),
         "folds": _fold_table(tasks),
         "data_problems": [asdict(p) for p in dataset.problems],
+        **run_warnings(outputs),
         "predictions": predictions,
+        **({"episodes": episodes} if episodes else {}),
         "metrics": metrics,
         "timing": {
             "fit_seconds": float(np.mean([t["fit_seconds"] for t in timings])),

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from mer_bench.methods import flow_svm, majority, mcnet, mpfnet, protonet  # noqa: F401
-
 from mer_bench.errors import MerBenchError
 from mer_bench.method import _METHODS, Method
+from mer_bench.methods import flow_svm, majority, mcnet, mpfnet, protonet  # noqa: F401
 
 ENTRY_POINT_GROUP = "mer_bench.methods"
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from mer_bench.errors import MerBenchError
 from mer_bench.protocols.base import Fold, Protocol
 from mer_bench.protocols.cde import CDE
 from mer_bench.protocols.fewshot import FewShot
 from mer_bench.protocols.holdout import Holdout
 from mer_bench.protocols.kfold import KFold
+from mer_bench.protocols.lodo import LODO
 from mer_bench.protocols.loso import LOSO
 
-from mer_bench.errors import MerBenchError
-
-PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (LOSO, KFold, Holdout, CDE, FewShot)}
+PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (LOSO, KFold, Holdout, CDE, FewShot, LODO)}
 
 
 def get_protocol(name: str, **params) -> Protocol:

@@ -27,7 +27,9 @@ from mer_bench.report.metrics import (
     t_interval,
 )
 
-BOOTSTRAP_DRAWS = 1000
+BOOTSTRAP_DRAWS = 2000
+"""Bootstrap draws for every interval (endpoints moved by up to 0.01 between bootstrap
+seeds at 1,000)."""
 
 
 @dataclass(frozen=True)

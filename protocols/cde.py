@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from mer_bench.protocols.base import pooled_summary
-from mer_bench.protocols.loso import LOSO
 
 from mer_bench.data.schemes import base_dataset
 from mer_bench.errors import MerBenchError
+from mer_bench.protocols.base import pooled_summary
+from mer_bench.protocols.loso import LOSO
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class CDE(LOSO):
 
     def check_dataset(self, dataset: str) -> None:
         if base_dataset(dataset) != "megc2019":
-            raise MerBenchError(f"protocol 'cde' runs on the MEGC2019 composite; got dataset "
+            raise MerBenchError(f"protocol {self.name!r} runs on the MEGC2019 composite; got dataset "
                                 f"{dataset!r}; choose from megc2019, synth-megc2019")
 
     def summarize(self, predictions: pd.DataFrame, classes: tuple[str, ...]) -> dict:

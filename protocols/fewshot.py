@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from mer_bench.protocols.base import Fold, Protocol, repeated_summary
-from mer_bench.protocols.holdout import split_subjects
 
 from mer_bench.errors import MerBenchError
 from mer_bench.nn.episodes import eligible_classes, sample_episode
+from mer_bench.protocols.base import BOOTSTRAP_DRAWS, Fold, Protocol, repeated_summary
+from mer_bench.protocols.holdout import split_subjects
+from mer_bench.report.metrics import HEADLINE, episode_bootstrap_ci, t_interval
 from mer_bench.seeding import stable_seed
 
 
@@ -21,7 +22,9 @@ class FewShot(Protocol):
     evaluation episodes are drawn only from the held-out subjects, each with K support
     and Q query clips per class (disjoint). ``n_way=None`` means every class of the
     scheme. All episodes of a seed share one fit. Metrics: per-episode accuracy, UF1 and
-    UAR, mean +- 95 % t-interval over episodes (about 1.96 sd / sqrt(n) for many)."""
+    UAR averaged over episodes; headline 95 % interval by bootstrap over the held-out
+    subjects (within seed), the t-interval over episodes beside it (``episodic_summary``);
+    each episode's support ids are stored in the result (``episodes``)."""
 
     n_way: int | None = None
     k_shot: int = 5
@@ -55,4 +58,27 @@ class FewShot(Protocol):
                        support_ids=tuple(ids[episode.support]), group="meta-train", episode=e)
 
     def summarize(self, predictions: pd.DataFrame, classes: tuple[str, ...]) -> dict:
-        return repeated_summary(predictions, classes, unit="episode")
+        return episodic_summary(predictions, classes)
+
+
+def episodic_summary(predictions: pd.DataFrame, classes: tuple[str, ...]) -> dict:
+    """Mean per-episode accuracy/UF1/UAR (over every episode of every seed) with, as
+    the headline ``ci``, a bootstrap over the held-out subjects (resampled within each
+    seed); beside it ``ci_episodes``, the t-interval over episodes, which only measures
+    the variation between episodes drawn from one pool of held-out subjects; with
+    several seeds, the per-seed means and their t-interval apart (``seed_spread``)."""
+    out = repeated_summary(predictions, classes, unit="episode")
+    out["ci_episodes"], out["ci_episodes_method"] = out["ci"], out.pop("ci_method")
+    episode_key = predictions["seed"].astype(str) + "/" + predictions["episode"].astype(str)
+    out["ci"] = episode_bootstrap_ci(predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy(),
+                                     episode_key.to_numpy(), predictions["subject"].to_numpy(),
+                                     predictions["seed"].to_numpy(), len(classes), BOOTSTRAP_DRAWS)
+    out["ci_method"] = (f"mean per-episode metric +- 1.96 bootstrap SE, held-out subjects "
+                        f"resampled within seed ({BOOTSTRAP_DRAWS} draws, seed 0)")
+    if predictions["seed"].nunique() > 1:
+        per_seed = {str(s): {k: v for k, v in repeated_summary(part, classes, "episode").items()
+                             if k in HEADLINE}
+                    for s, part in predictions.groupby("seed", sort=True)}
+        out["per_seed"] = per_seed
+        out["seed_spread"] = {k: t_interval([m[k] for m in per_seed.values()]) for k in HEADLINE}
+    return out

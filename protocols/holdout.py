@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from mer_bench.protocols.base import Protocol, repeated_summary, subject_folds
 
+from mer_bench.protocols.base import Protocol, repeated_summary, subject_folds
 from mer_bench.seeding import stable_seed
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from mer_bench.protocols.base import Protocol, pooled_summary, subject_folds
 
 from mer_bench.errors import MerBenchError
+from mer_bench.protocols.base import Protocol, pooled_summary, subject_folds
 from mer_bench.seeding import stable_seed
 
 

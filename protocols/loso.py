@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+
 from mer_bench.protocols.base import Protocol, pooled_summary, subject_folds
 
 

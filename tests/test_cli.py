@@ -61,7 +61,10 @@ def test_run_writes_result_and_leaderboard_row(tmp_path, shared_cache, capsys):
     assert code == 0
     assert "(synthetic data)" in out and "| majority | smoke |" in out
     assert (tmp_path / "LEADERBOARD.md").exists() and list(tmp_path.glob("majority__loso*.json"))
-    assert main(["compare", "majority", "--protocol", "loso", "--results", str(tmp_path)]) == 0
+    [result] = tmp_path.glob("majority__loso*.json")
+    assert main(["compare", "majority", str(result), "--protocol", "loso",
+                 "--results", str(tmp_path)]) == 0  # a result against itself: Δ = 0
+    assert "| UF1 | +0.000 |" in capsys.readouterr().out
     board = tmp_path / "board.md"
     assert main(["leaderboard", "build", "--results", str(tmp_path), "--output", str(board)]) == 0
     assert "| majority" in board.read_text()

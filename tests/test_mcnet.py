@@ -4,11 +4,11 @@ ResNet-18 parameter count with the fused 5-channel input."""
 import numpy as np
 import pytest
 import torch
-from mer_bench.methods import build_method
-from mer_bench.methods.mcnet import MCNet
 
 from mer_bench.checks import tiny_data
 from mer_bench.context import RunContext
+from mer_bench.methods import build_method
+from mer_bench.methods.mcnet import MCNet
 from mer_bench.nn.backbones import ResNet18, build_backbone
 from mer_bench.nn.fusion import GAMMAS, choose_gamma, split_validation_subjects
 from mer_bench.nn.prototypes import PrototypeClassifier, meta_cluster_prototypes

@@ -4,11 +4,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from mer_bench.methods import method_names
 
 from mer_bench.checks import check_method, resolve
 from mer_bench.features import onset_apex
 from mer_bench.method import _METHODS, Method, MethodConfig, Prediction, register_method
+from mer_bench.methods import method_names
 
 
 @pytest.mark.parametrize("name", method_names())

@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from mer_bench.protocols import get_protocol
 from scipy import stats
 from sklearn.metrics import (
     accuracy_score,
@@ -10,6 +9,7 @@ from sklearn.metrics import (
     f1_score,
 )
 
+from mer_bench.protocols import get_protocol
 from mer_bench.report.metrics import (
     bootstrap_ci,
     classification_metrics,
@@ -113,3 +113,44 @@ def test_seed_spread_reported_apart_from_bootstrap():
     assert set(m["per_seed"]) == {"0", "1"}
     assert m["seed_spread"]["accuracy"]["mean"] == pytest.approx(0.875)
     assert "ci" in m and m["ci"] != m["seed_spread"]["accuracy"]["ci"]
+
+
+def _episodes_with_subject_effects(n_seeds: int = 1) -> pd.DataFrame:
+    """Query predictions of 200 3-way episodes per seed over 10 held-out subjects per seed,
+    whose accuracy differs by person (the variation episodes of one pool do not see)."""
+    rng = np.random.default_rng(0)
+    skill = rng.uniform(0.2, 0.95, 10 * n_seeds)
+    rows = []
+    for seed in range(n_seeds):
+        for e in range(200):
+            for _ in range(15):
+                s = int(rng.integers(0, 10)) + 10 * seed
+                y = int(rng.integers(0, 3))
+                pred = y if rng.random() < skill[s] else int(rng.integers(0, 3))
+                rows.append({"seed": seed, "episode": e, "subject": f"s{s}", "y_true": y,
+                             "y_pred": pred})
+    return pd.DataFrame(rows)
+
+
+def test_fewshot_headline_interval_is_a_subject_bootstrap_wider_than_episodes():
+    from mer_bench.protocols.fewshot import episodic_summary
+    m = episodic_summary(_episodes_with_subject_effects(), ("a", "b", "c"))
+    width = lambda ci: ci[1] - ci[0]
+    assert width(m["ci"]["uf1"]) > 2 * width(m["ci_episodes"]["uf1"])
+    assert m["ci"]["uf1"][0] < m["uf1"] < m["ci"]["uf1"][1]
+    assert "2000 draws" in m["ci_method"] and "per_seed" not in m
+
+
+def test_fewshot_seeds_resample_their_own_subjects_and_spread_apart():
+    from mer_bench.protocols.fewshot import episodic_summary
+    m = episodic_summary(_episodes_with_subject_effects(n_seeds=2), ("a", "b", "c"))
+    assert set(m["per_seed"]) == {"0", "1"} and m["seed_spread"]["uf1"]["n"] == 2
+    means = [m["per_seed"][s]["uf1"] for s in ("0", "1")]
+    assert m["uf1"] == pytest.approx(np.mean(means))
+
+
+def test_stratified_weights_resample_within_each_stratum():
+    from mer_bench.report.metrics import stratified_cluster_weights
+    w = stratified_cluster_weights(np.array([0, 0, 0, 1, 1]), 500, np.random.default_rng(1))
+    assert np.all(w[:, :3].sum(1) == 3) and np.all(w[:, 3:].sum(1) == 2)
+    assert w[:, 0].std() > 0

@@ -4,8 +4,6 @@ the triplet loss, gamma chosen on training subjects only."""
 import numpy as np
 import pytest
 import torch
-from mer_bench.methods import build_method
-from mer_bench.methods.mpfnet import magnification_plan
 
 from mer_bench.checks import tiny_data
 from mer_bench.context import RunContext
@@ -17,6 +15,8 @@ from mer_bench.features import (
     resample_frames,
     synthesize_frames,
 )
+from mer_bench.methods import build_method
+from mer_bench.methods.mpfnet import magnification_plan
 from mer_bench.nn.backbones import CAI3D, CoordinateAttention3d
 from mer_bench.nn.training import triplet_loss
 from mer_bench.runner import FeatureLoader
@@ -92,7 +92,8 @@ def test_magnification_plan_balances_classes():
 def test_magnified_set_sizes_follow_the_plan():
     method = build_method("mpfnet-p", "smoke")
     train, _, _ = tiny_data(method.input_specs)
-    ctx = RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None))
+    ctx = RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None),
+                     train_ids=frozenset(train.rows["sample_id"]))
     x, labels = method.magnified_set(train, ctx)
     counts = {int(c): int(n) for c, n in zip(*np.unique(train.labels, return_counts=True))}
     plan = magnification_plan(counts, method.config.phi_base, method.config.phi_max)
@@ -113,7 +114,8 @@ def test_triplet_loss_on_hand_made_embeddings():
 def test_gamma_and_encoders_never_see_test_subjects(name):
     method = build_method(name, "smoke")
     train, test, _ = tiny_data(method.input_specs)
-    ctx = RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None))
+    ctx = RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None),
+                     train_ids=frozenset(train.rows["sample_id"]))
     method.fit(train, ctx)
     assert set(method.val_subjects) <= set(train.subjects)
     assert not set(method.val_subjects) & set(test.subjects)
@@ -126,7 +128,8 @@ def test_gamma_and_encoders_never_see_test_subjects(name):
 def test_prior_ablations_run(priors):
     method = build_method("mpfnet-c", "smoke", priors=priors)
     train, test, _ = tiny_data(method.input_specs)
-    method.fit(train, RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None)))
+    method.fit(train, RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None),
+                     train_ids=frozenset(train.rows["sample_id"])))
     assert method.predict(test).labels.shape == (len(test),)
 
 

@@ -2,18 +2,19 @@
 
 import numpy as np
 import pytest
-from mer_bench.protocols import PROTOCOLS, get_protocol
 
 from mer_bench.errors import MerBenchError
+from mer_bench.protocols import PROTOCOLS, get_protocol
 
-SETTINGS = {"loso": {}, "kfold5": {}, "holdout": {}, "cde": {}, "fewshot": {"episodes": 20}}
-EXHAUSTIVE = ("loso", "kfold5", "cde")
+SETTINGS = {"loso": {}, "kfold5": {}, "holdout": {}, "cde": {}, "lodo": {},
+            "fewshot": {"episodes": 20}}
+EXHAUSTIVE = ("loso", "kfold5", "cde", "lodo")
 
 
 @pytest.fixture(params=sorted(SETTINGS))
 def case(request, casme2_table, megc_table):
     name = request.param
-    table = megc_table if name == "cde" else casme2_table
+    table = megc_table if name in ("cde", "lodo") else casme2_table
     return name, get_protocol(name, **SETTINGS[name]), table
 
 
@@ -33,7 +34,7 @@ def test_no_subject_on_both_sides(case):
 @pytest.mark.parametrize("name", EXHAUSTIVE)
 def test_every_sample_tested_exactly_once(name, casme2_table, megc_table):
     protocol = get_protocol(name, **SETTINGS[name])
-    table = megc_table if name == "cde" else casme2_table
+    table = megc_table if name in ("cde", "lodo") else casme2_table
     tested = [s for fold in protocol.folds(table, seed=3) for s in fold.test_ids]
     assert sorted(tested) == sorted(table["sample_id"])
 
@@ -113,3 +114,17 @@ def test_identity_includes_params_and_version():
 def test_unknown_protocol_lists_choices():
     with pytest.raises(MerBenchError, match="unknown protocol 'lopo'; choose from loso, kfold5"):
         get_protocol("lopo")
+
+
+def test_lodo_holds_out_one_source_dataset_per_fold(megc_table):
+    folds = list(get_protocol("lodo").folds(megc_table, 0))
+    assert [f.name for f in folds] == ["test-synth-casme2", "test-synth-samm", "test-synth-smic"]
+    source = dict(zip(megc_table["sample_id"], megc_table["dataset"]))
+    sizes = {}
+    for fold in folds:
+        held_out = {source[s] for s in fold.test_ids}
+        assert len(held_out) == 1 and held_out.isdisjoint({source[s] for s in fold.train_ids})
+        sizes[held_out.pop()] = len(fold.test_ids)
+    assert sizes == {"synth-casme2": 145, "synth-samm": 133, "synth-smic": 164}
+    with pytest.raises(MerBenchError, match="protocol 'lodo' runs on the MEGC2019 composite"):
+        get_protocol("lodo").check_dataset("synth-casme2")

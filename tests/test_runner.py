@@ -3,11 +3,12 @@
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
-from mer_bench.methods.flow_svm import FlowSVM, FlowSVMConfig
 
 from mer_bench.errors import MerBenchError
 from mer_bench.method import _METHODS, register_method
+from mer_bench.methods.flow_svm import FlowSVM, FlowSVMConfig
 from mer_bench.report.results import load_result, verify_result
 from mer_bench.runner import RunOptions, run
 
@@ -44,6 +45,14 @@ def test_every_protocol_runs_end_to_end(tmp_path, shared_cache, method, protocol
         assert len(result["predictions"]) == 442
     if protocol == "fewshot":
         assert {p["episode"] for p in result["predictions"]} == set(range(10))
+        k_shot = result["protocol"]["params"]["k_shot"]
+        assert len(result["episodes"]) == 10
+        for episode in result["episodes"]:  # K-shot verifiable from the file
+            assert np.all(np.bincount(episode["support_labels"])[
+                np.unique(episode["support_labels"])] == k_shot)
+            queries = {p["sample_id"] for p in result["predictions"]
+                       if p["episode"] == episode["episode"]}
+            assert not queries & set(episode["support"])
     assert not (tmp_path / "out" / ".partial").exists() or not any(
         (tmp_path / "out" / ".partial").iterdir())
 

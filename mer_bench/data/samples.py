@@ -17,8 +17,10 @@ from mer_bench.errors import MerBenchError
 
 COLUMNS = ("sample_id", "dataset", "subject", "clip", "emotion", "aus", "onset", "apex",
            "offset", "fps", "n_frames", "kind")
-HIDDEN_ON_TEST = ("emotion", "aus", "label")
-"""Columns a test set does not show: the label and annotations that encode it."""
+HIDDEN_ON_TEST = ("emotion", "aus", "label", "clip", "onset", "apex", "offset", "n_frames")
+"""Columns a test set does not show: the label, the annotations (action units, key
+frames, duration) and the clip name, which carries the label in SMIC (``s1_ne_01``).
+A test set's ``sample_id`` is replaced by an opaque row id and its rows are shuffled."""
 
 KNOWN_EMOTIONS = frozenset({
     "happiness", "disgust", "repression", "surprise", "others", "other", "fear", "sadness",
@@ -102,11 +104,25 @@ class SampleSet:
     @classmethod
     def build(cls, rows: pd.DataFrame, features: tuple[np.ndarray, ...],
               classes: tuple[str, ...], hide_labels: bool) -> "SampleSet":
-        labels = rows["label"].to_numpy(np.int64)
+        """A labelled set, or with ``hide_labels`` a sealed one (see ``sealed``, which
+        also shuffles; this keeps the row order given)."""
         if hide_labels:
             visible = rows.drop(columns=[c for c in HIDDEN_ON_TEST if c in rows.columns])
+            visible = visible.assign(sample_id=[f"test-{k:05d}" for k in range(len(rows))])
             return cls(visible.reset_index(drop=True), features, classes, None)
-        return cls(rows.reset_index(drop=True), features, classes, labels)
+        return cls(rows.reset_index(drop=True), features, classes, rows["label"].to_numpy(np.int64))
+
+    @classmethod
+    def sealed(cls, rows: pd.DataFrame, features: tuple[np.ndarray, ...],
+               classes: tuple[str, ...], rng: np.random.Generator) -> tuple["SampleSet", np.ndarray]:
+        """A test set a method cannot read a label from: rows in a random order (tables
+        are often sorted by clip name, which groups classes), opaque ids ``test-00000``
+        in that order, the ``HIDDEN_ON_TEST`` columns removed, labels unreadable.
+
+        Returns the set and ``order`` (int64, (n,)): set row k is input row ``order[k]``;
+        ``unshuffle`` maps a prediction back to the input order."""
+        order = rng.permutation(len(rows)).astype(np.int64)
+        return cls.build(rows.iloc[order], tuple(f[order] for f in features), classes, True), order
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -138,3 +154,13 @@ class SampleSet:
         return SampleSet(self.rows.iloc[index].reset_index(drop=True),
                          tuple(f[index] for f in self.features), self.classes, labels,
                          self.label_reads)
+
+
+def unshuffle(values: np.ndarray | None, order: np.ndarray) -> np.ndarray | None:
+    """Rows of ``values`` (given in a sealed set's order) back in the input order."""
+    if values is None:
+        return None
+    values = np.asarray(values)
+    out = np.empty_like(values)
+    out[order] = values
+    return out

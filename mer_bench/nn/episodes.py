@@ -3,6 +3,7 @@ episodes) and the episodic trainer (meta-training episodes)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,3 +45,43 @@ def sample_episode(labels: np.ndarray, n_way: int, k_shot: int, q_query: int,
         support.append(chosen[:k_shot])
         query.append(chosen[k_shot:])
     return Episode(classes, np.concatenate(support), np.concatenate(query))
+
+
+class EpisodeShrinkWarning(UserWarning):
+    """Episodes are smaller than asked: too few classes (or clips per class) for N-way
+    K-shot Q-query. ``effective`` holds what is used: {n_way, k_shot, q_query}; the
+    runner reports it once per run and stores it in the result."""
+
+    def __init__(self, message: str, requested: dict, effective: dict, dropped: list[int]):
+        super().__init__(message)
+        self.requested, self.effective, self.dropped = requested, effective, dropped
+
+
+def feasible_episode(labels: np.ndarray, n_way: int | None, k_shot: int, q_query: int
+                     ) -> tuple[int, int, int]:
+    """(n_way, k_shot, q_query) that ``labels`` can fill: K and Q shrink (Q first) until
+    two classes have K + Q clips; classes with fewer than K + Q clips are left out, so N
+    shrinks. Any shrink is announced with an ``EpisodeShrinkWarning`` naming the
+    effective values and the dropped classes. ``n_way=None`` asks for every class."""
+    counts = np.bincount(np.asarray(labels))
+    present = np.flatnonzero(counts)
+    ranked = np.sort(counts)[::-1]
+    if len(ranked) < 2 or ranked[1] < 2:
+        raise MerBenchError("episodes need two classes with two samples each")
+    k, q = k_shot, q_query
+    while k + q > ranked[1]:
+        if q > 1:
+            q -= 1
+        else:
+            k -= 1
+    asked = len(present) if n_way is None else n_way
+    eligible = eligible_classes(labels, k + q)
+    n = min(asked, len(eligible))
+    if (n, k, q) != (asked, k_shot, q_query):
+        dropped = sorted(set(present.tolist()) - set(eligible.tolist()))
+        warnings.warn(EpisodeShrinkWarning(
+            f"episodes shrink from {asked}-way {k_shot}-shot {q_query}-query to {n}-way {k}-shot "
+            f"{q}-query: classes {dropped} have fewer than {k + q} training clips",
+            {"n_way": asked, "k_shot": k_shot, "q_query": q_query},
+            {"n_way": n, "k_shot": k, "q_query": q}, dropped), stacklevel=2)
+    return n, k, q

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from mer_bench.nn.episodes import sample_episode
+from mer_bench.nn.episodes import feasible_episode, sample_episode
 from mer_bench.nn.prototypes import cosine_logits, mean_prototypes
 
 
@@ -40,11 +40,10 @@ def episodic_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray,
 
     ``x`` float32 (n, C, H, W), ``labels`` int64 (n,). Returns the loss per step.
     Classes with fewer than k_shot + q_query samples are left out of episodes; if fewer
-    than two classes qualify, K and Q shrink to what the smallest usable class allows.
+    than two classes qualify, K and Q shrink to what the smallest usable class allows
+    (``feasible_episode``, which warns with the effective N, K, Q).
     """
-    k, q = _feasible_shots(labels, schedule.k_shot, schedule.q_query)
-    counts = np.bincount(labels)
-    n_way = min(schedule.n_way or len(counts), int((counts >= k + q).sum()))
+    n_way, k, q = feasible_episode(labels, schedule.n_way, schedule.k_shot, schedule.q_query)
     optimizer = torch.optim.SGD(encoder.parameters(), lr=schedule.lr, momentum=schedule.momentum,
                                 weight_decay=schedule.weight_decay)
     xt = torch.from_numpy(x)
@@ -68,19 +67,6 @@ def episodic_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray,
         losses.append(float(loss.detach()))
     encoder.eval()
     return losses
-
-
-def _feasible_shots(labels: np.ndarray, k: int, q: int) -> tuple[int, int]:
-    """(k, q) reduced, if needed, so that at least two classes have k + q samples."""
-    counts = np.sort(np.bincount(labels))[::-1]
-    if len(counts) < 2 or counts[1] < 2:
-        raise ValueError("episodic training needs two classes with two samples each")
-    while k + q > counts[1]:
-        if q > 1:
-            q -= 1
-        else:
-            k -= 1
-    return k, q
 
 
 @dataclass

@@ -3,10 +3,13 @@
 A result is plain JSON. Top-level keys: schema, run_id, method {name, preset, config,
 config_hash, inputs}, protocol {name, version, params}, datasets, dataset, synthetic,
 label_scheme {name, classes}, seeds, folds, data_problems (clips a real-data loader
-skipped or warned about: kind, file, row, sample_id, detail, skip), predictions [{sample_id, dataset, subject,
-fold, seed, y_true, y_pred, scores?, episode?}], metrics {accuracy, uf1, uar,
+skipped or warned about: kind, file, row, sample_id, detail, skip), fit_warnings
+[{message, tasks}], episode_shrink? {requested, effective {n_way, k_shot, q_query},
+tasks, of_tasks} (meta-training episodes smaller than asked), predictions [{sample_id,
+dataset, subject, fold, seed, y_true, y_pred, scores?, episode?}], episodes? [{seed,
+episode, support [sample_id], support_labels}] (few-shot), metrics {accuracy, uf1, uar,
 per_class, confusion, ci {metric: [lo, hi]}, ci_method, per_subject?, per_dataset?,
-per_seed?, seed_spread?, sd?, n_repeats?}, timing, environment, created.
+per_seed?, seed_spread?, sd?, n_repeats?, ci_episodes?}, timing, environment, created.
 ``y_true``/``y_pred`` index ``label_scheme.classes``.
 """
 
