@@ -9,10 +9,7 @@ determinism (two fresh fits with the same seed predict the same).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -20,11 +17,10 @@ from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext
 from mer_bench.data.datasets import load_dataset
 from mer_bench.data.samples import SampleSet
 from mer_bench.data.schemes import get_scheme
-from mer_bench.errors import MerBenchError
 from mer_bench.features import FeatureSpec
 from mer_bench.features.cache import FeatureCache
-from mer_bench.method import _METHODS, PRESETS, Method, MethodConfig
-from mer_bench.methods import get_method_class
+from mer_bench.method import PRESETS, Method, MethodConfig
+from mer_bench.methods import get_method_class, load_adapter_file
 
 
 @dataclass
@@ -36,19 +32,8 @@ class Check:
 
 def resolve(name_or_path: str) -> list[type[Method]]:
     """Adapters named by a registered name, or registered by importing a .py file."""
-    path = Path(name_or_path)
-    if path.suffix == ".py" and path.exists():
-        before = set(_METHODS)
-        spec = importlib.util.spec_from_file_location(f"mer_bench_user_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        new = [_METHODS[n] for n in sorted(set(_METHODS) - before)]
-        if not new:
-            raise MerBenchError(f"{path}: registers no method (use @register_method)")
-        return new
-    if path.suffix == ".py":
-        raise MerBenchError(f"{path}: no such file")
+    if name_or_path.endswith(".py"):
+        return [get_method_class(n) for n in load_adapter_file(name_or_path)]
     return [get_method_class(name_or_path)]
 
 

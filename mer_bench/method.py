@@ -41,6 +41,9 @@ class MethodConfig:
     input size, episodes), never the data or the protocol."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    GPU_PRESETS: ClassVar[tuple[str, ...]] = ()
+    """Presets sized for a GPU: on a CPU the run says so up front and prints an estimate
+    measured from the first training steps."""
 
     @classmethod
     def from_preset(cls, preset: str = "paper", **overrides) -> "MethodConfig":

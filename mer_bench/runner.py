@@ -42,8 +42,9 @@ from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import FeatureCache, default_cache_dir
 from mer_bench.features.corruptions import CorruptedDataset, Corruption
 from mer_bench.method import Method, Prediction
-from mer_bench.methods import build_method
+from mer_bench.methods import build_method, file_sha256, load_adapter_file, resolve_method
 from mer_bench.nn.episodes import EpisodeShrinkWarning
+from mer_bench.nn.progress import RunEstimate, watching
 from mer_bench.protocols import Fold, Protocol, get_protocol
 from mer_bench.report.results import RESULT_SCHEMA, environment, write_json
 from mer_bench.seeding import stable_seed
@@ -137,12 +138,15 @@ def run(options: RunOptions) -> Path:
     if samples.empty:
         raise MerBenchError(f"scheme {scheme.name!r} keeps no clips of {dataset.name!r}")
     device = resolve_device(options.device)
-    method = build_method(options.method, options.preset, **options.method_overrides)
+    name = resolve_method(options.method)
+    adapter = adapter_source(options.method)
+    method = build_method(name, options.preset, **options.method_overrides)
     identity = {
         "method": method.name, "config": method.config.to_dict(), "preset": options.preset,
         "protocol": protocol.identity(), "dataset": dataset.name,
         "fingerprint": dataset.fingerprint, "scheme": scheme.name, "seeds": list(options.seeds),
-        "corruption": options.corruption.to_json() if options.corruption else None,
+        **({"corruption": options.corruption.to_json()} if options.corruption else {}),
+        **({"adapter_sha256": adapter["sha256"]} if adapter else {}),
     }
     run_hash = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     track = f"__{options.corruption.tag}" if options.corruption else ""
@@ -160,9 +164,12 @@ def run(options: RunOptions) -> Path:
     test_features, corrupted = corrupted_features(features, cache, dataset, samples, method, options)
     aux = AuxiliaryLoader(options.auxiliary, method.input_specs, cache_root, options.data_seed)
     loader = FeatureLoader(dataset.name, options.data_seed, cache_root)
-    worker = TaskWorker(options.method, options.preset, options.method_overrides, samples,
+    worker = TaskWorker(name, adapter["path"] if adapter else None, options.preset,
+                        options.method_overrides, samples,
                         features, test_features, corrupted, scheme.classes, device, aux, loader,
-                        Path(cache_root) / "artifacts", options.jobs)
+                        Path(cache_root) / "artifacts", options.jobs, options.progress)
+    if todo:
+        worker.estimate = gpu_preset_on_cpu(method, options, device, len(todo), todo[0].key)
     _execute(worker, todo, partial_dir, run_hash, done, options)
 
     outputs = [done[t.key] for t in tasks]
@@ -191,6 +198,26 @@ def corrupted_features(features: tuple[np.ndarray, ...], cache: FeatureCache, da
                                           progress=options.progress)
         out.append(mixed)
     return tuple(out), chosen
+
+
+def gpu_preset_on_cpu(method: Method, options: RunOptions, device: str, n_tasks: int,
+                      first_task: str) -> RunEstimate | None:
+    """For a preset sized for a GPU on a CPU: say so now, and return the estimate the
+    first task's training stages report to after their first steps (else None)."""
+    if device != "cpu" or options.preset not in method.Config.GPU_PRESETS:
+        return None
+    tqdm.write(f"mer-bench: note: preset '{options.preset}' of {method.name} is sized for a GPU and "
+               f"this run is on the CPU ({n_tasks} fits); an estimate follows after the first "
+               f"training steps. `--preset fast` is sized for a 2-core CPU.", file=sys.stderr)
+    return RunEstimate(method.name, options.preset, n_tasks, options.jobs, first_task=first_task)
+
+
+def adapter_source(method: str) -> dict | None:
+    """{path, sha256} when ``method`` is a ``.py`` adapter file, else None."""
+    if not method.endswith(".py"):
+        return None
+    path = Path(method).resolve()
+    return {"path": str(path), "sha256": file_sha256(path)}
 
 
 def _prepare_partial(partial_dir: Path, run_hash: str, options: RunOptions) -> dict:
@@ -229,7 +256,7 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
     if not todo:
         return
     partial_dir.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(todo), desc=f"{options.method} folds", unit="fold",
+    bar = tqdm(total=len(todo), desc=f"{worker.method} folds", unit="fold",
                disable=not options.progress)
     try:
         with parallel_config(backend=options.backend, n_jobs=options.jobs):
@@ -253,6 +280,7 @@ class TaskWorker:
     """Fits a fresh method for one task and predicts its folds (runs in a worker)."""
 
     method: str
+    adapter_file: str | None
     preset: str
     overrides: dict
     samples: pd.DataFrame
@@ -265,11 +293,15 @@ class TaskWorker:
     features_loader: FeatureLoader
     artifact_dir: Path
     jobs: int
+    progress: bool = False
+    estimate: RunEstimate | None = None
 
     def __call__(self, task: Task) -> tuple[Task, dict]:
         if self.jobs > 1:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.jobs))
         position = {sid: i for i, sid in enumerate(self.samples["sample_id"])}
+        if self.adapter_file:  # a submitted .py adapter: register it in this process too
+            load_adapter_file(self.adapter_file)
         method = build_method(self.method, self.preset, **self.overrides)
         train_ids = task.folds[0].train_ids
         with tempfile.TemporaryDirectory(prefix="mer-bench-") as scratch:
@@ -279,7 +311,9 @@ class TaskWorker:
             if self.device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
-            with warnings.catch_warnings(record=True) as caught:
+            estimate = self.estimate if self.estimate and task.key == self.estimate.first_task else None
+            with warnings.catch_warnings(record=True) as caught, \
+                    watching(self.progress and self.jobs == 1, estimate):
                 warnings.simplefilter("always")
                 method.fit(train, ctx)
             _sync(self.device)
@@ -439,7 +473,9 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "run_id": run_id,
         "method": {"name": method.name, "preset": options.preset, "config": method.config.to_dict(),
                    "config_hash": method.config.hash,
-                   "inputs": [s.to_json() for s in method.input_specs]},
+                   "inputs": [s.to_json() for s in method.input_specs],
+                   **({"file": adapter_source(options.method)}
+                      if options.method.endswith(".py") else {})},
         "protocol": {"name": protocol.name, "version": protocol.version, "params": protocol.params()},
         "datasets": sorted(frame["dataset"].unique().tolist()),
         "dataset": dataset.name,

@@ -6,13 +6,19 @@ packages are loaded from the entry-point group ``mer_bench.methods``.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from mer_bench.errors import MerBenchError
 from mer_bench.method import _METHODS, Method
 from mer_bench.methods import flow_svm, majority, mcnet, mpfnet, protonet  # noqa: F401
 
 ENTRY_POINT_GROUP = "mer_bench.methods"
+_FILES: dict[tuple[str, str], list[str]] = {}
+"""(resolved path, sha256) of an adapter file -> the method names it registered."""
 
 
 def _load_entry_points() -> None:
@@ -37,3 +43,40 @@ def build_method(name: str, preset: str = "paper", **overrides) -> Method:
     """An adapter instance with the preset's config (plus ``overrides``)."""
     cls = get_method_class(name)
     return cls(cls.Config.from_preset(preset, **overrides))
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_adapter_file(path: str | Path) -> list[str]:
+    """Import a ``.py`` adapter file (once per process and file content) and return the
+    names of the methods it registers."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise MerBenchError(f"{path}: no such adapter file")
+    key = (str(path), file_sha256(path))
+    if key in _FILES and all(n in _METHODS for n in _FILES[key]):
+        return _FILES[key]
+    before = set(_METHODS)
+    spec = importlib.util.spec_from_file_location(f"mer_bench_user_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    names = sorted(set(_METHODS) - before)
+    if not names:
+        raise MerBenchError(f"{path}: registers no method (use @register_method)")
+    _FILES[key] = names
+    return names
+
+
+def resolve_method(name_or_path: str) -> str:
+    """A registered method's name, given the name or a ``.py`` file that registers
+    exactly one method."""
+    if not name_or_path.endswith(".py"):
+        return get_method_class(name_or_path).name
+    names = load_adapter_file(name_or_path)
+    if len(names) != 1:
+        raise MerBenchError(f"{name_or_path}: registers {len(names)} methods ({', '.join(names)}); "
+                            f"run one by its name after importing the file")
+    return names[0]

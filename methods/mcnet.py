@@ -94,6 +94,7 @@ class MCNetConfig(MethodConfig):
     prototypes: str = "meta-cluster"   # or "mean" (ablation)
     pipelines: str = "both"            # or "micro" / "macro" (ablations)
     val_fraction: float = 0.2
+    GPU_PRESETS = ("paper",)
     PRESETS = {
         "fast": {"size": 48, "width": 32, "pretrain_epochs": 10, "pretrain_batch": 64,
                  "meta_steps": 20, "tasks_per_batch": 2, "q_query": 3},

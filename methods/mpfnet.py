@@ -113,6 +113,7 @@ class MPFNetConfig(MethodConfig):
     scale: float = 10.0
     cascade_channels: int = 8
     val_fraction: float = 0.2
+    GPU_PRESETS = ("paper",)
     PRESETS = {
         "fast": {"size": 24, "compute_size": 64, "length": 6, "width": 0.125, "embed_dim": 64, "triplet_epochs": 3,
                  "triplet_batch": 32, "afe_epochs": 2, "afe_batch": 32, "afe_lr": 0.01,

@@ -39,6 +39,7 @@ class ProtoNetConfig(MethodConfig):
     tasks_per_batch: int = 4
     lr: float = 0.01
     scale: float = 10.0
+    GPU_PRESETS = ("paper",)
     PRESETS = {"fast": {"size": 48, "steps": 60, "width": 32, "tasks_per_batch": 2},
                "smoke": {"size": 32, "steps": 5, "width": 8, "tasks_per_batch": 1}}
 

@@ -49,22 +49,25 @@ def test_checks_catch_a_broken_adapter():
     assert not results["few-shot support contract"] or not results["deterministic under a seed"]
 
 
+ADAPTER_FILE = (
+    "import numpy as np\n"
+    "from mer_bench.features import onset_apex\n"
+    "from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support\n"
+    "@register_method('file-majority-test')\n"
+    "class FileMajority(Method):\n"
+    "    inputs = onset_apex(16, channels=('diff',))\n"
+    "    def fit(self, train, ctx):\n"
+    "        self.f = np.bincount(train.labels, minlength=train.n_classes).astype(float)\n"
+    "    def predict(self, test, support=None):\n"
+    "        s = np.tile(self.f, (len(test), 1))\n"
+    "        return Prediction(restrict_to_support(s, support), s)\n"
+    "    def parameter_count(self):\n"
+    "        return len(self.f)\n")
+
+
 def test_check_method_loads_a_file(tmp_path):
     path = tmp_path / "my_adapter.py"
-    path.write_text(
-        "import numpy as np\n"
-        "from mer_bench.features import onset_apex\n"
-        "from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support\n"
-        "@register_method('file-majority-test')\n"
-        "class FileMajority(Method):\n"
-        "    inputs = onset_apex(16, channels=('diff',))\n"
-        "    def fit(self, train, ctx):\n"
-        "        self.f = np.bincount(train.labels, minlength=train.n_classes).astype(float)\n"
-        "    def predict(self, test, support=None):\n"
-        "        s = np.tile(self.f, (len(test), 1))\n"
-        "        return Prediction(restrict_to_support(s, support), s)\n"
-        "    def parameter_count(self):\n"
-        "        return len(self.f)\n")
+    path.write_text(ADAPTER_FILE)
     try:
         [cls] = resolve(str(path))
         assert cls.name == "file-majority-test"
@@ -77,3 +80,21 @@ def test_registering_a_taken_name_fails():
     from mer_bench.errors import MerBenchError
     with pytest.raises(MerBenchError, match="'flow-svm' is already registered"):
         register_method("flow-svm")(Peeking)
+
+
+def test_run_accepts_an_adapter_file_and_records_its_hash(tmp_path, shared_cache):
+    import hashlib
+
+    from mer_bench.report.results import load_result
+    from mer_bench.runner import RunOptions, run
+    path = tmp_path / "my_adapter.py"
+    path.write_text(ADAPTER_FILE)
+    try:
+        result = load_result(run(RunOptions(
+            method=str(path), protocol="holdout", preset="smoke", out_dir=tmp_path / "out",
+            cache_dir=shared_cache, device="cpu", progress=False, jobs=2,
+            protocol_params={"repeats": 2})))
+    finally:
+        _METHODS.pop("file-majority-test", None)
+    assert result["method"]["name"] == "file-majority-test"
+    assert result["method"]["file"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from mer_bench.nn.episodes import feasible_episode, sample_episode
+from mer_bench.nn.progress import stage
 from mer_bench.nn.prototypes import cosine_logits, mean_prototypes
 
 
@@ -33,8 +33,8 @@ class EpisodicSchedule:
 
 
 def episodic_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray,
-                   schedule: EpisodicSchedule, rng: np.random.Generator, device: str,
-                   progress: bool = False) -> list[float]:
+                   schedule: EpisodicSchedule, rng: np.random.Generator, device: str
+                   ) -> list[float]:
     """Meta-train ``encoder`` (maps (b, C, H, W) -> (b, d)) on episodes drawn from
     (x, labels): cosine similarity to mean prototypes, softmax cross-entropy.
 
@@ -49,7 +49,7 @@ def episodic_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray,
     xt = torch.from_numpy(x)
     losses = []
     encoder.train()
-    for _ in tqdm(range(schedule.steps), desc="episodes", disable=not progress, leave=False):
+    for _ in stage(schedule.steps, "meta-training steps"):
         optimizer.zero_grad()
         loss = 0.0
         for _ in range(schedule.tasks_per_batch):
@@ -112,7 +112,7 @@ class SupervisedSchedule:
 
 def supervised_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, n_classes: int,
                      schedule: SupervisedSchedule, rng: np.random.Generator, device: str,
-                     progress: bool = False, params: list | None = None) -> list[float]:
+                     params: list | None = None) -> list[float]:
     """Pre-train ``encoder`` (with ``out_features``) as a classifier of (x, labels);
     the head is discarded afterwards. ``params``: the encoder parameters to update
     (default all). Returns the mean loss per epoch."""
@@ -125,7 +125,7 @@ def supervised_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, n_cl
     xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.tensor(labels)
     losses = []
     encoder.train()
-    for _ in tqdm(range(schedule.epochs), desc="pre-training", disable=not progress, leave=False):
+    for _ in stage(schedule.epochs, "supervised epochs"):
         order = rng.permutation(len(x))
         total = 0.0
         for start in range(0, len(order), schedule.batch_size):
@@ -175,7 +175,7 @@ def triplet_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, schedul
     by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
     losses = []
     encoder.train()
-    for _ in range(schedule.epochs):
+    for _ in stage(schedule.epochs, "triplet epochs"):
         order, total = rng.permutation(len(x)), 0.0
         for start in range(0, len(order), schedule.batch_size):
             anchors = order[start:start + schedule.batch_size]

@@ -1,0 +1,54 @@
+"""Training progress: a bar per stage, and an estimate for GPU presets on a CPU."""
+
+import time
+from dataclasses import dataclass
+
+from mer_bench.method import _METHODS, register_method
+from mer_bench.methods.flow_svm import FlowSVM, FlowSVMConfig
+from mer_bench.nn.progress import RunEstimate, stage, watching
+from mer_bench.runner import RunOptions, run
+
+
+def test_stage_is_a_range_outside_a_run(capsys):
+    assert list(stage(4, "epochs")) == [0, 1, 2, 3]
+    assert capsys.readouterr().err == ""
+
+
+def test_estimate_is_measured_from_the_first_steps_and_printed_once(capsys):
+    estimate = RunEstimate("m", "paper", n_tasks=26, jobs=1)
+    with watching(False, estimate):
+        for _ in range(2):
+            for _ in stage(100, "epochs"):
+                time.sleep(0.01)
+    err = capsys.readouterr().err
+    assert err.count("estimate: m 'paper' stage 'epochs'") == 1
+    assert "100 steps ≈ 1 s per fit, ≈ 26 s over the run's 26 fits" in err
+
+
+@dataclass(frozen=True)
+class SlowConfig(FlowSVMConfig):
+    GPU_PRESETS = ("smoke",)
+
+
+class SlowStages(FlowSVM):
+    """flow-svm with a timed training stage and a 'smoke' preset marked as GPU-sized."""
+
+    Config = SlowConfig
+
+    def fit(self, train, ctx):
+        for _ in stage(5, "warm-up steps"):
+            time.sleep(0.002)
+        super().fit(train, ctx)
+
+
+def test_a_gpu_preset_on_cpu_says_so_up_front_with_an_estimate(tmp_path, shared_cache, capsys):
+    register_method("slow-stages-test")(SlowStages)
+    try:
+        run(RunOptions(method="slow-stages-test", protocol="holdout", preset="smoke",
+                       out_dir=tmp_path, cache_dir=shared_cache, device="cpu", progress=False,
+                       protocol_params={"repeats": 2}))
+    finally:
+        _METHODS.pop("slow-stages-test")
+    err = capsys.readouterr().err
+    assert "preset 'smoke' of slow-stages-test is sized for a GPU and this run is on the CPU" in err
+    assert err.count("stage 'warm-up steps'") == 1 and "`--preset fast`" in err
