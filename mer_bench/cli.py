@@ -76,6 +76,7 @@ def cmd_run(args) -> int:
     options = RunOptions(
         method=args.method, protocol=args.protocol, dataset=args.dataset, scheme=args.scheme,
         preset=args.preset, seeds=_seeds(args), device=args.device, jobs=args.jobs,
+        threads=args.threads,
         backend=args.backend, out_dir=Path(args.out), cache_dir=args.cache_dir,
         resume=args.resume, fresh=args.fresh, protocol_params=params,
         method_overrides=_key_values(args.set, "--set"),
@@ -210,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", help="several seeds, comma-separated (overrides --seed)")
     run.add_argument("--jobs", type=int, default=1, help="parallel folds (default 1)")
     run.add_argument("--backend", default="loky", help="joblib backend (default loky)")
+    run.add_argument("--threads", type=int, default=1,
+                     help="torch threads per fold (default 1; part of the run's identity, so "
+                          "--jobs never changes the numbers)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     run.add_argument("--out", default="results", help="result folder (default results/)")
     run.add_argument("--cache-dir", type=Path, help="feature cache (default ~/.cache/mer-bench)")
@@ -233,15 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     run.add_argument("--data-root", action="append", metavar="NAME=PATH",
                      help="folder of a real dataset, e.g. --data-root casme2=/data/CASME2")
-    run.add_argument("--strict", action="store_true",
-                     help="any problem in a real dataset is an error (default: skip the clip)")
+    run.add_argument("--strict", nargs="?", const=True, default=False, choices=[True, "all"],
+                     type=lambda v: "all" if v == "all" else v,
+                     help="a real dataset's problems (clips that would be skipped) are errors; "
+                          "--strict=all: warnings about kept clips too")
     run.set_defaults(func=cmd_run)
 
     data = sub.add_parser("datasets", help="real datasets: where they are; 'check' one")
     data.add_argument("action", nargs="?", choices=["check"])
     data.add_argument("--dataset", help="with check: the dataset to check")
     data.add_argument("--data-root", action="append", metavar="NAME=PATH")
-    data.add_argument("--strict", action="store_true", help="with check: fail on any problem")
+    data.add_argument("--strict", nargs="?", const=True, default=False, choices=[True, "all"],
+                      type=lambda v: "all" if v == "all" else v,
+                      help="with check: fail on problems (=all: on warnings too)")
     data.set_defaults(func=cmd_datasets)
 
     lst = sub.add_parser("list", help="list datasets, protocols, methods and label schemes")
@@ -289,10 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("mer-bench: interrupted", file=sys.stderr)
+        return 130
     except MerBenchError as err:
-        message = str(err)
-        print(f"mer-bench: error: {message}", file=sys.stderr)
-        return 2
+        interrupted = type(err).__name__ == "RunInterrupted"
+        print(f"mer-bench: {'' if interrupted else 'error: '}{err}", file=sys.stderr)
+        return 130 if interrupted else 2
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ worker processes with each task."""
 from __future__ import annotations
 
 import hashlib
-import pickle
+import io
+import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from mer_bench.data.datasets import Dataset, load_dataset
 from mer_bench.data.samples import SampleSet
@@ -122,24 +124,67 @@ class RunContext:
             raise MerBenchError(f"no auxiliary {kind!r} dataset is configured for this run")
         return self.auxiliary_loader.fingerprint(kind)
 
-    def artifact(self, key: str, build: Callable[[], Any]) -> Any:
-        """``build()``'s value, computed once per ``key`` per run and reused across folds
-        (and worker processes, through ``artifact_dir``). ``key`` must name everything
-        the artefact depends on (config hash, data, seed)."""
+    def artifact(self, key: str, build: Callable[[], Any],
+                 check: Callable[[Any], None] | None = None) -> Any:
+        """``build()``'s value, computed once per ``key`` per run and reused across folds,
+        worker processes and runs (through ``artifact_dir``). ``key`` must name everything
+        the artefact depends on (config hash, data, seed); ``ARTIFACT_VERSION`` is added.
+
+        Values are tensors, state dicts and plain containers of tensors, numbers and
+        strings: stored with ``torch.save`` and read back with
+        ``torch.load(weights_only=True)``, which never runs code from the file (a shared
+        cache folder cannot inject any). A stored entry that cannot be read, holds a
+        non-finite tensor or fails ``check`` (e.g. a state dict that does not fit the
+        model: ``check`` raises) is rebuilt, with one warning."""
         if key in self._memory:
             return self._memory[key]
         path = None
         if self.artifact_dir is not None:
-            digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-            path = Path(self.artifact_dir) / f"{digest}.pkl"
-            if path.exists():
-                try:
-                    self._memory[key] = pickle.loads(path.read_bytes())
-                    return self._memory[key]
-                except (pickle.UnpicklingError, EOFError, OSError):
-                    pass  # a corrupt artefact is rebuilt
+            digest = hashlib.sha256(f"{ARTIFACT_VERSION}:{key}".encode()).hexdigest()[:24]
+            path = Path(self.artifact_dir) / f"{digest}.pt"
+            stored = _load_artifact(path, check)
+            if stored is not None:
+                self._memory[key] = stored
+                return stored
         value = build()
         if path is not None:
-            atomic_write_bytes(path, pickle.dumps(value))
+            buffer = io.BytesIO()
+            torch.save(value, buffer)
+            if path.is_dir():
+                shutil.rmtree(path)
+            atomic_write_bytes(path, buffer.getvalue())
         self._memory[key] = value
         return value
+
+
+ARTIFACT_VERSION = "2"
+"""Part of every artefact key; bump when what an artefact holds changes."""
+
+
+def _load_artifact(path: Path, check: Callable[[Any], None] | None) -> Any | None:
+    """The verified artefact at ``path``, or None (absent, or rebuilt after a warning)."""
+    if not path.exists():
+        return None
+    try:
+        value = torch.load(path, map_location="cpu", weights_only=True)
+        for tensor in _tensors(value):
+            if not torch.isfinite(tensor).all():
+                raise ValueError("non-finite values")
+        if check is not None:
+            check(value)
+        return value
+    except Exception as err:  # whatever is wrong with a cached entry, it is rebuilt
+        warnings.warn(f"artefact cache: {path} is rebuilt ({type(err).__name__}: "
+                      f"{str(err).splitlines()[0][:120] if str(err) else ''})", stacklevel=3)
+        return None
+
+
+def _tensors(value: Any) -> list:
+    """Every floating tensor inside nested dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        return [value] if value.is_floating_point() else []
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []

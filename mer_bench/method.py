@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import types
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
@@ -44,6 +45,9 @@ class MethodConfig:
     GPU_PRESETS: ClassVar[tuple[str, ...]] = ()
     """Presets sized for a GPU: on a CPU the run says so up front and prints an estimate
     measured from the first training steps."""
+    RANGES: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
+    """Declared ranges of numeric fields: name -> (low, high), inclusive, None = open.
+    Every field is also checked against its annotated type (``from_preset``)."""
 
     @classmethod
     def from_preset(cls, preset: str = "paper", **overrides) -> "MethodConfig":
@@ -58,7 +62,26 @@ class MethodConfig:
         for name, value in values.items():  # "-S channels=flow,diff" -> ("flow", "diff")
             if isinstance(getattr(defaults, name), tuple) and isinstance(value, str):
                 values[name] = tuple(v.strip() for v in value.split(",") if v.strip())
-        return replace(defaults, **values)
+        config = replace(defaults, **values)
+        config.validate(set(values))
+        return config
+
+    def validate(self, names: set[str] | None = None) -> None:
+        """Raise ``MerBenchError`` for a field (of ``names``; default all) whose value does
+        not have the annotated type or leaves its declared range in ``RANGES``."""
+        hints = get_type_hints(type(self))
+        for f in fields(self):
+            if names is not None and f.name not in names:
+                continue
+            value, hint = getattr(self, f.name), hints[f.name]
+            if not _has_type(value, hint):
+                raise MerBenchError(f"{type(self).__name__}: {f.name}={value!r} is not "
+                                    f"{_type_name(hint)}")
+            low, high = self.RANGES.get(f.name, (None, None))
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise MerBenchError(f"{type(self).__name__}: {f.name}={value!r} is outside "
+                                    f"[{'-inf' if low is None else low}, "
+                                    f"{'inf' if high is None else high}]")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +90,30 @@ class MethodConfig:
     def hash(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """isinstance for the annotations configs use: int, float (an int is accepted),
+    bool, str, tuple[...], X | None."""
+    if hint is Any:
+        return True
+    options = get_args(hint) if isinstance(hint, types.UnionType) or get_origin(hint) is Union \
+        else (hint,)
+    for option in options:
+        origin = get_origin(option) or option
+        if option is type(None) and value is None:
+            return True
+        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if origin not in (int, float) and isinstance(origin, type) and isinstance(value, origin):
+            return True
+    return False
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 @dataclass

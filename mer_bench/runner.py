@@ -16,6 +16,7 @@ worker process's peak resident set size); device name, thread count, dtype.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -23,8 +24,10 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,6 +55,10 @@ from mer_bench.seeding import stable_seed
 TIMING_REPEATS = 3
 
 
+class RunInterrupted(MerBenchError):
+    """Ctrl-C during a run: says what was kept and how to resume."""
+
+
 @dataclass
 class RunOptions:
     """Everything ``mer-bench run`` takes. ``dataset=None`` uses the protocol's default
@@ -77,6 +84,9 @@ class RunOptions:
     progress: bool = True
     strict: bool = False
     corruption: Corruption | None = None
+    threads: int = 1
+    """torch threads per task, fixed so that ``--jobs`` and the machine never change the
+    numbers (float reductions depend on the thread count); part of the run identity."""
 
 
 def resolve_device(device: str) -> str:
@@ -126,8 +136,78 @@ def check_backend(backend: str) -> None:
                             f"joblib integration is installed and imported)")
 
 
+@contextmanager
+def run_lock(path: Path):
+    """Hold an exclusive lock on ``path`` for the block, or raise ``MerBenchError`` when
+    another process holds it (two runs of one identity into one ``--out`` would share
+    partial folds, and a ``--fresh`` could delete the other's). The lock dies with its
+    process, so a crashed run never leaves it behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise MerBenchError(f"another run of the same identity is writing to this --out "
+                                f"(lock {path}); wait for it to finish or use another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_WATCHDOG: list[threading.Thread] = []
+
+
+def exit_with_parent(interval: float = 1.0) -> None:
+    """In a worker process: end it (``os._exit``) within ``interval`` seconds of its
+    parent's death, instead of computing on for nothing (a killed run's loky workers
+    otherwise ran ~40 s). Started once per process."""
+    if _WATCHDOG:
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    _WATCHDOG.append(threading.Thread(target=watch, name="mer-bench-parent-watch", daemon=True))
+    _WATCHDOG[0].start()
+
+
+def check_options(options: RunOptions) -> None:
+    """Refuse, before any work, options that cannot give a valid run: ``jobs``/``threads``
+    below 1, a seed given twice, an output or cache folder that is a file or cannot be
+    written."""
+    for name in ("jobs", "threads"):
+        value = getattr(options, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise MerBenchError(f"--{name} must be an integer >= 1; got {value!r}")
+    repeated = sorted({s for s in options.seeds if list(options.seeds).count(s) > 1})
+    if repeated:
+        raise MerBenchError(f"--seeds lists {repeated} more than once; every prediction would be "
+                            f"stored twice")
+    cache_root = options.cache_dir if options.cache_dir is not None else default_cache_dir()
+    for what, folder in (("--out", Path(options.out_dir)), ("--cache-dir", Path(cache_root))):
+        writable_folder(folder, what)
+
+
+def writable_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` if needed and prove a file can be written there, or raise
+    ``MerBenchError`` naming ``what`` and the folder."""
+    if folder.exists() and not folder.is_dir():
+        raise MerBenchError(f"{what} {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".mer-bench-write-test-"):
+            pass
+    except OSError as err:
+        raise MerBenchError(f"{what} {folder} cannot be written ({err.strerror or err})") from None
+
+
 def run(options: RunOptions) -> Path:
     """Run one benchmark and write its result file; returns the file's path."""
+    check_options(options)
     check_backend(options.backend)
     protocol = get_protocol(options.protocol, **options.protocol_params)
     dataset_name = options.dataset or protocol.default_dataset
@@ -145,6 +225,7 @@ def run(options: RunOptions) -> Path:
         "method": method.name, "config": method.config.to_dict(), "preset": options.preset,
         "protocol": protocol.identity(), "dataset": dataset.name,
         "fingerprint": dataset.fingerprint, "scheme": scheme.name, "seeds": list(options.seeds),
+        "threads": options.threads,
         **({"corruption": options.corruption.to_json()} if options.corruption else {}),
         **({"adapter_sha256": adapter["sha256"]} if adapter else {}),
     }
@@ -153,32 +234,34 @@ def run(options: RunOptions) -> Path:
     run_id = (f"{method.name}__{protocol.name}__{dataset.name}__{scheme.name}__{options.preset}"
               f"{track}__{run_hash[:8]}")
     partial_dir = Path(options.out_dir) / ".partial" / run_id
-    done = _prepare_partial(partial_dir, run_hash, options)
+    with run_lock(Path(options.out_dir) / ".locks" / f"{run_id}.lock"):
+        done = _prepare_partial(partial_dir, run_hash, options)
 
-    tasks = _make_tasks(protocol, samples, options.seeds)
-    todo = [t for t in tasks if t.key not in done]
-    cache_root = options.cache_dir if options.cache_dir is not None else default_cache_dir()
-    cache = FeatureCache(cache_root)
-    features = tuple(cache.materialize(dataset, samples, spec, n_jobs=options.jobs,
-                                       progress=options.progress) for spec in method.input_specs)
-    test_features, corrupted = corrupted_features(features, cache, dataset, samples, method, options)
-    aux = AuxiliaryLoader(options.auxiliary, method.input_specs, cache_root, options.data_seed)
-    loader = FeatureLoader(dataset.name, options.data_seed, cache_root)
-    worker = TaskWorker(name, adapter["path"] if adapter else None, options.preset,
-                        options.method_overrides, samples,
-                        features, test_features, corrupted, scheme.classes, device, aux, loader,
-                        Path(cache_root) / "artifacts", options.jobs, options.progress)
-    if todo:
-        worker.estimate = gpu_preset_on_cpu(method, options, device, len(todo), todo[0].key)
-    _execute(worker, todo, partial_dir, run_hash, done, options)
+        tasks = _make_tasks(protocol, samples, options.seeds)
+        todo = [t for t in tasks if t.key not in done]
+        cache_root = options.cache_dir if options.cache_dir is not None else default_cache_dir()
+        cache = FeatureCache(cache_root)
+        features = tuple(cache.materialize(dataset, samples, spec, n_jobs=options.jobs,
+                                           progress=options.progress) for spec in method.input_specs)
+        test_features, corrupted = corrupted_features(features, cache, dataset, samples, method, options)
+        aux = AuxiliaryLoader(options.auxiliary, method.input_specs, cache_root, options.data_seed)
+        loader = FeatureLoader(dataset.name, options.data_seed, cache_root)
+        worker = TaskWorker(name, adapter["path"] if adapter else None, options.preset,
+                            options.method_overrides, samples,
+                            features, test_features, corrupted, scheme.classes, device, aux, loader,
+                            Path(cache_root) / "artifacts", options.jobs, options.threads,
+                            options.progress)
+        if todo:
+            worker.estimate = gpu_preset_on_cpu(method, options, device, len(todo), todo[0].key)
+        _execute(worker, todo, partial_dir, run_hash, done, options)
 
-    outputs = [done[t.key] for t in tasks]
-    _announce(run_warnings(outputs))
-    result = _assemble(outputs, protocol, method, dataset, scheme, options, device, run_id, tasks)
-    path = Path(options.out_dir) / f"{run_id}.json"
-    write_json(path, result)
-    shutil.rmtree(partial_dir, ignore_errors=True)
-    return path
+        outputs = [done[t.key] for t in tasks]
+        _announce(run_warnings(outputs))
+        result = _assemble(outputs, protocol, method, dataset, scheme, options, device, run_id, tasks)
+        path = Path(options.out_dir) / f"{run_id}.json"
+        write_json(path, result)
+        shutil.rmtree(partial_dir, ignore_errors=True)
+        return path
 
 
 def corrupted_features(features: tuple[np.ndarray, ...], cache: FeatureCache, dataset: Dataset,
@@ -235,8 +318,10 @@ def _prepare_partial(partial_dir: Path, run_hash: str, options: RunOptions) -> d
             record = json.loads(f.read_text())
         except (json.JSONDecodeError, OSError):
             continue  # a torn or unreadable fold is recomputed
-        if record.get("run_hash") == run_hash:
-            done[record["key"]] = record
+        if record.get("run_hash") != run_hash:
+            raise MerBenchError(f"{f} was computed under another setting of this run (its "
+                                f"identity differs); --fresh discards the folder's folds")
+        done[record["key"]] = record
     return done
 
 
@@ -266,8 +351,15 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
                 write_json(partial_dir / f"{task.key}.json", record)
                 done[task.key] = record
                 bar.update()
+    except KeyboardInterrupt:
+        raise RunInterrupted(f"interrupted; {len(done)} finished folds are kept in {partial_dir}; "
+                             f"the same command with --resume continues the run") from None
     except MerBenchError:
         raise
+    except (ValueError, TypeError, KeyError) as err:
+        raise MerBenchError(f"a fold failed with {type(err).__name__}: {err} — a configuration "
+                            f"or data error that --resume would repeat; {len(done)} finished "
+                            f"folds are kept in {partial_dir}") from err
     except Exception as err:
         raise RuntimeError(f"a fold failed ({type(err).__name__}: {err}); {len(done)} finished "
                            f"folds are kept in {partial_dir}; rerun with --resume") from err
@@ -293,12 +385,14 @@ class TaskWorker:
     features_loader: FeatureLoader
     artifact_dir: Path
     jobs: int
+    threads: int
     progress: bool = False
     estimate: RunEstimate | None = None
 
     def __call__(self, task: Task) -> tuple[Task, dict]:
         if self.jobs > 1:
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.jobs))
+            exit_with_parent()
+        torch.set_num_threads(self.threads)
         position = {sid: i for i, sid in enumerate(self.samples["sample_id"])}
         if self.adapter_file:  # a submitted .py adapter: register it in this process too
             load_adapter_file(self.adapter_file)
@@ -479,6 +573,7 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "protocol": {"name": protocol.name, "version": protocol.version, "params": protocol.params()},
         "datasets": sorted(frame["dataset"].unique().tolist()),
         "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
         "synthetic": dataset.synthetic,
         "label_scheme": {"name": scheme.name, "classes": list(scheme.classes)},
         "seeds": list(options.seeds),

@@ -32,6 +32,7 @@ class FlowSVMConfig(MethodConfig):
     grid: int = 8
     C: float = 0.05
     PRESETS = {"fast": {"size": 64}, "smoke": {"size": 32, "grid": 4}}
+    RANGES = {"size": (8, None), "grid": (1, None), "C": (1e-12, None)}
 
 
 def grid_pool(flow: np.ndarray, grid: int) -> np.ndarray:

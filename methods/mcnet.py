@@ -171,8 +171,8 @@ class MCNet(Method):
     def _macro_pipeline(self, inner: SampleSet, ctx) -> Pipeline:
         key = (f"mcnet-macro-pretrain:{self._macro_key()}:{ctx.auxiliary_fingerprint('macro')}:"
                f"seed{ctx.seed}")
-        state = ctx.artifact(key, lambda: self._pretrain_macro(ctx))
         encoder = self._new_encoder(inner.x.shape[1])
+        state = ctx.artifact(key, lambda: self._pretrain_macro(ctx), check=encoder.load_state_dict)
         encoder.load_state_dict(copy.deepcopy(state))
         standardize = ChannelStandardizer.fit(inner.x)
         self._meta_train(encoder, standardize, inner, ctx.seed + 1)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from mer_bench.errors import MerBenchError
 from mer_bench.report.metrics import (
     HEADLINE,
     bootstrap_ci,
@@ -78,6 +79,22 @@ class Protocol(ABC):
 
     def check_dataset(self, dataset: str) -> None:
         """Raise ``MerBenchError`` if this protocol cannot run on ``dataset``."""
+
+    def check_int(self, field: str, minimum: int, allow_none: bool = False) -> None:
+        """Raise ``MerBenchError`` unless parameter ``field`` is an int >= ``minimum``."""
+        value = getattr(self, field)
+        if allow_none and value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise MerBenchError(f"protocol {self.name!r}: {field} must be an integer >= {minimum}; "
+                                f"got {value!r}")
+
+    def check_fraction(self, field: str) -> None:
+        """Raise ``MerBenchError`` unless parameter ``field`` is a number in (0, 1)."""
+        value = getattr(self, field)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise MerBenchError(f"protocol {self.name!r}: {field} must be a number in (0, 1); "
+                                f"got {value!r}")
 
 
 def subject_folds(samples: pd.DataFrame, test_subjects_by_fold: dict[str, list[str]]

@@ -33,6 +33,12 @@ class FewShot(Protocol):
     test_fraction: float = 0.4
     name = "fewshot"
 
+    def __post_init__(self):
+        self.check_int("n_way", 2, allow_none=True)
+        for field in ("k_shot", "q_query", "episodes"):
+            self.check_int(field, 1)
+        self.check_fraction("test_fraction")
+
     def folds(self, samples: pd.DataFrame, seed: int):
         n_classes = int(samples["label"].max()) + 1 if len(samples) else 0
         n_way = self.n_way or n_classes

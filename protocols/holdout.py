@@ -46,6 +46,10 @@ class Holdout(Protocol):
     repeats: int = 5
     name = "holdout"
 
+    def __post_init__(self):
+        self.check_fraction("train_fraction")
+        self.check_int("repeats", 1)
+
     def folds(self, samples: pd.DataFrame, seed: int):
         by_fold = {}
         for r in range(self.repeats):

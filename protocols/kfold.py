@@ -46,6 +46,9 @@ class KFold(Protocol):
     n_splits: int = 5
     name = "kfold5"
 
+    def __post_init__(self):
+        self.check_int("n_splits", 2)
+
     def folds(self, samples: pd.DataFrame, seed: int):
         n_subjects = samples["subject"].nunique()
         if n_subjects < self.n_splits:

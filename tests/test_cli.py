@@ -42,6 +42,21 @@ BAD = [
      "unknown joblib backend 'mpi'; registered: "),
     (["--method", "flow-svm", "--protocol", "holdout", "-P", "folds=3"],
      "protocol 'holdout': bad parameters"),
+    (["--method", "flow-svm", "--protocol", "fewshot", "--k-shot", "0"], "k_shot must be an integer >= 1"),
+    (["--method", "flow-svm", "--protocol", "fewshot", "--episodes", "0"], "episodes must be an integer >= 1"),
+    (["--method", "flow-svm", "--protocol", "fewshot", "--episodes", "-3"], "episodes must be an integer >= 1"),
+    (["--method", "flow-svm", "--protocol", "fewshot", "--q-query", "0"], "q_query must be an integer >= 1"),
+    (["--method", "flow-svm", "--protocol", "holdout", "-P", "repeats=0"], "repeats must be an integer >= 1"),
+    (["--method", "flow-svm", "--protocol", "holdout", "-P", "train_fraction=1.5"],
+     "train_fraction must be a number in (0, 1); got 1.5"),
+    (["--method", "flow-svm", "--protocol", "kfold5", "-P", "n_splits=1"], "n_splits must be an integer >= 2"),
+    (["--method", "flow-svm", "--protocol", "kfold5", "-P", "n_splits=abc"], "got 'abc'"),
+    (["--method", "flow-svm", "--protocol", "loso", "-S", "C=notanumber"], "C='notanumber' is not float"),
+    (["--method", "flow-svm", "--protocol", "loso", "-S", "C=-1"], "C=-1 is outside"),
+    (["--method", "flow-svm", "--protocol", "loso", "--jobs", "0"], "--jobs must be an integer >= 1"),
+    (["--method", "flow-svm", "--protocol", "loso", "--seeds", "0,0"], "--seeds lists [0] more than once"),
+    (["--method", "flow-svm", "--protocol", "loso", "--cache-dir", "/dev/null/cache"],
+     "--cache-dir /dev/null/cache cannot be written"),
 ]
 
 
@@ -52,6 +67,23 @@ def test_bad_input_is_one_line_exit_2(args, message, capsys, tmp_path):
     assert code == 2
     assert err.startswith("mer-bench: error: ") and message in err
     assert len(err.splitlines()) == 1
+
+
+def test_k_shot_minus_one_is_refused_not_run(tmp_path, capsys):
+    """A negative k_shot used to slice backwards and write a plausible 3-support/1-query
+    result recorded as q_query=5; it is a one-line error before any work now."""
+    code = main(["run", "--method", "flow-svm", "--protocol", "fewshot", "--k-shot", "-1",
+                 "--out", str(tmp_path), "--quiet"])
+    assert code == 2 and "k_shot must be an integer >= 1; got -1" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    code = main(["run", "--method", "flow-svm", "--protocol", "loso", "--out", str(target),
+                 "--quiet"])
+    assert code == 2 and f"--out {target} is a file, not a folder" in capsys.readouterr().err
 
 
 def test_run_writes_result_and_leaderboard_row(tmp_path, shared_cache, capsys):

@@ -74,18 +74,40 @@ def test_corrupt_entry_is_recomputed(tmp_path):
     spec = CountingSpec(size=24)
     cache = FeatureCache(tmp_path)
     good = cache.materialize(ds, rows, spec, progress=False)
-    path = cache.path(ds, rows["sample_id"].iloc[0], spec)
+    path = cache.path(ds, rows.iloc[0], spec)
     path.write_bytes(path.read_bytes()[:40])  # torn file
     CountingSpec.calls = 0
-    again = cache.materialize(ds, rows, spec, progress=False)
+    with pytest.warns(UserWarning, match="1 corrupt entries are recomputed.*unreadable"):
+        again = cache.materialize(ds, rows, spec, progress=False)
     assert CountingSpec.calls == 1 and np.array_equal(good, again)
+
+
+@pytest.mark.parametrize("bad,reason", [
+    (np.zeros((2, 24, 24), np.float32), "shape"),
+    (np.full((3, 24, 24), np.nan, np.float32), "NaN or inf"),
+    (np.zeros((3, 24, 24), np.float64), "dtype float64"),
+])
+def test_entry_of_wrong_shape_dtype_or_values_is_recomputed(tmp_path, bad, reason):
+    ds = load_dataset("synth-casme2")
+    rows = ds.samples.head(2)
+    spec = onset_apex(24, channels=("diff",))
+    cache = FeatureCache(tmp_path)
+    good = cache.materialize(ds, rows, spec, progress=False)
+    np.save(cache.path(ds, rows.iloc[1], spec), bad)
+    with pytest.warns(UserWarning, match=reason):
+        again = cache.materialize(ds, rows, spec, progress=False)
+    assert np.array_equal(good, again)
+    assert np.array_equal(np.load(cache.path(ds, rows.iloc[1], spec)), good[1])  # rewritten
 
 
 def test_cache_key_depends_on_source_fingerprint(tmp_path):
     cache = FeatureCache(tmp_path)
     a, b = load_dataset("synth-casme2"), load_dataset("synth-casme2", data_seed=1)
-    sid = a.samples["sample_id"].iloc[0]
-    assert cache.path(a, sid, onset_apex(24)) != cache.path(b, sid, onset_apex(24))
+    row = a.samples.iloc[0]
+    assert cache.path(a, row, onset_apex(24)) != cache.path(b, row, onset_apex(24))
+    moved = row.copy()
+    moved["apex"] = row["apex"] + 1
+    assert cache.path(a, row, onset_apex(24)) != cache.path(a, moved, onset_apex(24))
 
 
 def test_parallel_extraction_matches_serial(tmp_path):

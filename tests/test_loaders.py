@@ -217,3 +217,43 @@ def test_raw_frames_are_face_cropped_with_a_fallback(small_casme2):
     with pytest.warns(UserWarning, match="no face found on the onset frame"):
         frames = dataset.frames(sid, np.array([0, 1]), 16)
     assert frames.shape == (2, 16, 16, 3)
+
+
+def test_text_or_blank_subject_and_text_onset_are_problems_with_file_and_row(small_casme2):
+    sheet = small_casme2 / "CASME2-coding-20190701.xlsx"
+
+    def edit(ws):
+        ws.cell(row=2, column=1).value = "abc"
+        ws.cell(row=3, column=1).value = None
+        ws.cell(row=4, column=4).value = "x12"   # OnsetFrame
+    _edit_sheet(sheet, edit)
+    dataset = quiet_load("casme2")
+    by_row = {p.row: p for p in dataset.problems}
+    assert by_row[2].kind == "bad subject" and "'abc'" in by_row[2].detail
+    assert by_row[3].kind == "bad subject" and by_row[2].file == str(sheet)
+    assert by_row[4].kind == "bad frame number" and "onset cell 'x12'" in by_row[4].detail
+    assert by_row[4].sample_id not in set(dataset.samples["sample_id"])  # not the first frame
+
+
+def test_undecodable_key_frame_is_found_and_its_clip_skipped(small_casme2, capsys):
+    from mer_bench.cli import main
+    dataset = quiet_load("casme2")
+    row = dataset.samples.iloc[0]
+    dataset.paths[row["sample_id"]][int(row["onset"])].write_bytes(b"")  # zero bytes
+    dataset.paths[dataset.samples.iloc[1]["sample_id"]][
+        int(dataset.samples.iloc[1]["offset"])].write_bytes(b"garbage, not a jpeg")
+    assert main(["datasets", "check", "--dataset", "casme2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("unreadable frame") == 2 and "2 problems" in out
+    again = quiet_load("casme2")
+    assert row["sample_id"] not in set(again.samples["sample_id"])
+    assert main(["datasets", "check", "--dataset", "casme2", "--strict"]) == 2
+
+
+def test_strict_fails_on_problems_not_on_kept_clip_warnings(small_casme2):
+    sheet = small_casme2 / "CASME2-coding-20190701.xlsx"
+    _edit_sheet(sheet, lambda ws: setattr(ws.cell(row=2, column=5), "value", "/"))  # as sub04/EP12_01f
+    kept = quiet_load("casme2", strict=True)  # CASME II's official "/" apex passes --strict
+    assert [p.kind for p in kept.problems] == ["apex missing"] and not kept.problems[0].skip
+    with pytest.raises(MerBenchError, match="apex missing"):
+        quiet_load("casme2", strict="all")

@@ -14,15 +14,29 @@ def test_stage_is_a_range_outside_a_run(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_estimate_is_measured_from_the_first_steps_and_printed_once(capsys):
-    estimate = RunEstimate("m", "paper", n_tasks=26, jobs=1)
+class FakeClock:
+    """perf_counter that advances 1.5 s per call (stage reads it at start and after
+    three steps: 1.5 s for 3 steps)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 1.5
+        return self.now
+
+
+def test_estimate_is_measured_from_the_first_steps_and_printed_once(capsys, monkeypatch):
+    monkeypatch.setattr("mer_bench.nn.progress.time", FakeClock())
+    estimate = RunEstimate("m", "paper", n_tasks=26, jobs=2)
     with watching(False, estimate):
         for _ in range(2):
             for _ in stage(100, "epochs"):
-                time.sleep(0.01)
+                pass
     err = capsys.readouterr().err
     assert err.count("estimate: m 'paper' stage 'epochs'") == 1
-    assert "100 steps ≈ 1 s per fit, ≈ 26 s over the run's 26 fits" in err
+    assert "first steps take 0.5 s each" in err
+    assert "100 steps ≈ 50 s per fit, ≈ 11 min over the run's 26 fits" in err  # 2 jobs
 
 
 @dataclass(frozen=True)

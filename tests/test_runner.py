@@ -136,3 +136,35 @@ def test_result_file_schema(tmp_path, shared_cache):
     assert len(p["scores"]) == 5
     assert result["environment"]["packages"]["numpy"]
     assert verify_result(result) == []
+
+
+@pytest.mark.parametrize("protocol,params,overrides", [
+    ("kfold5", {}, {}),
+    # on this 2-core machine, 1 and 2 torch threads gave one different label here: the
+    # old runner used cpu_count // jobs threads, so --jobs changed the numbers
+    ("holdout", {"repeats": 2}, {"size": 32, "width": 16, "steps": 20}),
+])
+def test_torch_method_predicts_the_same_whatever_jobs(tmp_path, shared_cache, protocol, params,
+                                                      overrides):
+    """protonet: same config and seed -> same predictions with --jobs 1 and 2 (each task
+    runs with the same fixed thread count)."""
+    kw = {"protocol_params": params, "method_overrides": overrides}
+    one = load_result(run(options(tmp_path / "one", shared_cache, "protonet", protocol, **kw)))
+    two = load_result(run(options(tmp_path / "two", shared_cache, "protonet", protocol, jobs=2,
+                                  **kw)))
+    key = lambda r: sorted((p["sample_id"], p["y_pred"]) for p in r["predictions"])
+    assert key(one) == key(two) and one["run_id"] == two["run_id"]
+    assert {t["threads"] for t in one["timing"]["per_task"] + two["timing"]["per_task"]} == {1}
+
+
+def test_resume_refuses_folds_of_another_setting(tmp_path, shared_cache, flaky):
+    crashing = options(tmp_path, shared_cache, "flaky-test", "loso",
+                       method_overrides={"fail_on": "synth-casme2/sub03"})
+    with pytest.raises(RuntimeError):
+        run(crashing)
+    [fold] = list((tmp_path / "out" / ".partial").rglob("*.json"))[:1]
+    record = json.loads(fold.read_text()) | {"run_hash": "another"}
+    fold.write_text(json.dumps(record))
+    crashing.resume = True
+    with pytest.raises(MerBenchError, match="computed under another setting"):
+        run(crashing)

@@ -104,7 +104,7 @@ class Problem:
 
     def line(self) -> str:
         where = f"{self.file}" + (f" row {self.row}" if self.row is not None else "")
-        action = "skipped" if self.skip else "kept"
+        action = "skipped" if self.skip else "kept; a warning"
         return f"{where}: {self.sample_id}: {self.kind}: {self.detail} ({action})"
 
 
@@ -135,6 +135,25 @@ def require_columns(table: pd.DataFrame, columns: list[str], path: Path) -> None
         raise MerBenchError(f"{path}: missing columns {missing}; found {list(table.columns)}")
 
 
+class BadCell(str):
+    """A sheet cell that should hold a number and does not (``abc``); the builder
+    turns it into a problem naming the file, row and column."""
+
+
+def frame_number(value) -> int | None | BadCell:
+    """A frame-number cell: int, float or text -> int; ``/``, ``-``, blank or NaN -> None
+    (not annotated); anything else -> ``BadCell``."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    if text in ("", "/", "-"):
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        return BadCell(text)
+
+
 class ClipBuilder:
     """Collects sample rows and problems while a loader walks an annotation sheet."""
 
@@ -143,6 +162,20 @@ class ClipBuilder:
         self.rows: list[dict] = []
         self.paths: dict[str, list[Path]] = {}
         self.problems: list[Problem] = []
+
+    def subject(self, value, pattern: str, source: Path, row: int | None) -> str | None:
+        """A subject cell (int, float or text, optionally with a letter prefix such as
+        ``S01``) formatted with ``pattern`` (``sub{:02d}``), or None after recording a
+        problem naming the file and row when the cell holds no number."""
+        text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else \
+            str(value).strip().lstrip("SsUuBb")
+        try:
+            return pattern.format(int(float(text)))
+        except ValueError:
+            self.problems.append(Problem("bad subject", str(source), row, f"{self.dataset}/?",
+                                         f"Subject cell {str(value).strip()!r} is not a "
+                                         f"subject number"))
+            return None
 
     def add(self, *, subject: str, clip: str, emotion: str, aus: str, onset: int | None,
             apex: int | str | None, offset: int | None, fps: float, folder: Path, pattern: str,
@@ -160,6 +193,12 @@ class ClipBuilder:
 
         if sid in self.paths:
             report("duplicate clip", "the clip is listed twice; the first row is kept")
+            return
+        bad = [(name, value) for name, value in (("onset", onset), ("apex", apex),
+                                                 ("offset", offset)) if isinstance(value, BadCell)]
+        if bad:
+            report("bad frame number", "; ".join(f"{name} cell {str(v)!r} is not a frame number"
+                                                 for name, v in bad))
             return
         if emotion not in KNOWN_EMOTIONS:
             report("unknown label", f"emotion {emotion!r}; known: {sorted(KNOWN_EMOTIONS)}")
@@ -195,6 +234,24 @@ class ClipBuilder:
         self.paths[sid] = paths
 
 
+def unreadable_key_frames(builder: ClipBuilder) -> list[dict]:
+    """``builder``'s rows without the clips whose key frames (onset, apex or the middle
+    frame, offset) cannot be decoded; each such clip becomes a problem naming the file."""
+    kept = []
+    for row in builder.rows:
+        paths = builder.paths[row["sample_id"]]
+        apex = row["apex"] if not pd.isna(row["apex"]) else (row["onset"] + row["offset"]) // 2
+        bad = [paths[i] for i in sorted({row["onset"], int(apex), row["offset"]})
+               if cv2.imread(str(paths[i]), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None]
+        if bad:
+            builder.problems.append(Problem("unreadable frame", str(bad[0]), None,
+                                            row["sample_id"], "a key frame cannot be decoded"))
+            del builder.paths[row["sample_id"]]
+        else:
+            kept.append(row)
+    return kept
+
+
 class FolderDataset(Dataset):
     """A real dataset read from its folders. ``crop_faces``: detect the face on each
     clip's onset frame (OpenCV Haar cascade) and crop the whole clip to it; folders of
@@ -203,12 +260,13 @@ class FolderDataset(Dataset):
     synthetic = False
 
     def __init__(self, name: str, builder: ClipBuilder, root: Path, crop_faces: bool,
-                 strict: bool = False):
-        rows = builder.rows
+                 strict: bool | str = False):
+        rows = unreadable_key_frames(builder)
         self.problems = builder.problems
-        if strict and self.problems:
-            raise MerBenchError(f"{name}: {len(self.problems)} problems (strict):\n  "
-                                + "\n  ".join(p.line() for p in self.problems))
+        failing = [p for p in self.problems if p.skip or strict == "all"]
+        if strict and failing:
+            raise MerBenchError(f"{name}: {len(failing)} problems (strict):\n  "
+                                + "\n  ".join(p.line() for p in failing))
         for p in self.problems:
             warnings.warn(f"{name}: {p.line()}", stacklevel=2)
         columns = ["sample_id", "dataset", "subject", "clip", "emotion", "aus", "onset", "apex",
@@ -232,6 +290,14 @@ class FolderDataset(Dataset):
             images = [im[y:y + h, x:x + w] for im in images]
         return np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA)
                          for im in images])
+
+    def clip_fingerprint(self, sample_id: str) -> str:
+        """sha256 over every frame file of the clip: name, size, modification time (ns)."""
+        digest = hashlib.sha256()
+        for path in self.paths[sample_id]:
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()[:24]
 
     def _face_box(self, sample_id: str) -> tuple[int, int, int, int]:
         if sample_id not in self._boxes:

@@ -4,7 +4,9 @@ Each loader parses the official annotation sheet (pandas + openpyxl) or folder t
 the sample table and checks every clip against its frames on disk (``ClipBuilder``):
 missing frames, annotated ranges not on disk, apex outside [onset, offset] make the clip
 skipped with a warning (recorded in the result file; ``strict=True`` makes them errors);
-a missing apex is kept with the middle frame. Cropped frame folders are preferred and
+a missing apex is kept with the middle frame (a warning, which fails only
+``strict="all"``). Cells that should hold numbers and do not (a Subject ``abc``, an
+Onset ``x``) and key frames that cannot be decoded are problems naming file and row. Cropped frame folders are preferred and
 used as they are; raw folders get a Haar-cascade face crop.
 
 Handled quirks: CASME II subject ids read as int (re-padded ``sub01``), ``/`` as apex,
@@ -27,6 +29,7 @@ from mer_bench.data.folders import (
     ClipBuilder,
     FolderDataset,
     Problem,
+    frame_number,
     read_sheet,
     require_columns,
     require_root,
@@ -55,19 +58,6 @@ def _frames_dir(root: Path, cropped: str, raw: str) -> tuple[Path, bool]:
     raise MerBenchError(f"{root}: neither {cropped}/ nor {raw}/ found")
 
 
-def _number(value) -> int | None:
-    """A frame number cell: int, float or text; ``/``, blank or NaN -> None."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    text = str(value).strip()
-    if text in ("", "/", "-"):
-        return None
-    try:
-        return int(float(text))
-    except ValueError:
-        return None
-
-
 def _aus(value) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
@@ -84,11 +74,13 @@ def load_casme2(data_seed: int = 0, strict: bool = False) -> FolderDataset:
     frames, crop = _frames_dir(root, "Cropped", "CASME2_RAW_selected")
     builder = ClipBuilder("casme2")
     for i, r in table.iterrows():
-        subject = f"sub{int(float(r['Subject'])):02d}"
+        subject = builder.subject(r["Subject"], "sub{:02d}", sheet, int(i) + 2)
+        if subject is None:
+            continue
         builder.add(subject=subject, clip=str(r["Filename"]).strip(),
                     emotion=normalize_emotion(r["Estimated Emotion"]), aus=_aus(r["Action Units"]),
-                    onset=_number(r["OnsetFrame"]), apex=_number(r["ApexFrame"]),
-                    offset=_number(r["OffsetFrame"]), fps=200.0,
+                    onset=frame_number(r["OnsetFrame"]), apex=frame_number(r["ApexFrame"]),
+                    offset=frame_number(r["OffsetFrame"]), fps=200.0,
                     folder=frames / subject / str(r["Filename"]).strip(),
                     pattern=r"(?:reg_)?img(\d+)\.jpg", source=sheet, row=int(i) + 2)
     return FolderDataset("casme2", builder, root, crop, strict)
@@ -106,11 +98,13 @@ def load_samm(data_seed: int = 0, strict: bool = False) -> FolderDataset:
     for i, r in table.iterrows():
         if pd.isna(r["Filename"]):
             continue
-        subject = f"{int(float(r['Subject'])):03d}"
+        subject = builder.subject(r["Subject"], "{:03d}", sheet, int(i) + 15)
+        if subject is None:
+            continue
         clip = str(r["Filename"]).strip()
         builder.add(subject=subject, clip=clip, emotion=normalize_emotion(r["Estimated Emotion"]),
-                    aus=_aus(r["Action Units"]), onset=_number(r["Onset Frame"]),
-                    apex=_number(r["Apex Frame"]), offset=_number(r["Offset Frame"]), fps=200.0,
+                    aus=_aus(r["Action Units"]), onset=frame_number(r["Onset Frame"]),
+                    apex=frame_number(r["Apex Frame"]), offset=frame_number(r["Offset Frame"]), fps=200.0,
                     folder=frames / subject / clip, pattern=r"\d+_(\d+)\.jpg", source=sheet,
                     row=int(i) + 15)
     return FolderDataset("samm", builder, root, False, strict)
@@ -161,13 +155,14 @@ def load_mmew(data_seed: int = 0, strict: bool = False) -> FolderDataset:
     frames = _find(root, "Micro_Expression", "frame folder")
     builder = ClipBuilder("mmew")
     for i, r in table.iterrows():
-        raw_subject = str(r["Subject"]).strip()
-        subject = f"S{int(raw_subject.lstrip('Ss')):02d}"
+        subject = builder.subject(r["Subject"], "S{:02d}", sheet, int(i) + 2)
+        if subject is None:
+            continue
         emotion = normalize_emotion(r["Estimated Emotion"])
         clip = str(r["Filename"]).strip()
         builder.add(subject=subject, clip=clip, emotion=emotion, aus=_aus(r["Action Units"]),
-                    onset=_number(r["OnsetFrame"]), apex=_number(r["ApexFrame"]),
-                    offset=_number(r["OffsetFrame"]), fps=90.0, folder=frames / emotion / clip,
+                    onset=frame_number(r["OnsetFrame"]), apex=frame_number(r["ApexFrame"]),
+                    offset=frame_number(r["OffsetFrame"]), fps=90.0, folder=frames / emotion / clip,
                     pattern=r"(\d+)\.jpg", source=sheet, row=int(i) + 2)
     return FolderDataset("mmew", builder, root, True, strict)
 
@@ -181,11 +176,13 @@ def load_casme(data_seed: int = 0, strict: bool = False) -> FolderDataset:
     frames, crop = _frames_dir(root, "Cropped", "Raw")
     builder = ClipBuilder("casme")
     for i, r in table.iterrows():
-        subject = f"sub{int(float(r['Subject'])):02d}"
+        subject = builder.subject(r["Subject"], "sub{:02d}", sheet, int(i) + 2)
+        if subject is None:
+            continue
         clip = str(r["Filename"]).strip()
         builder.add(subject=subject, clip=clip, emotion=normalize_emotion(r["Emotion"]), aus="",
-                    onset=_number(r["OnsetF"]), apex=_number(r["ApexF1"]),
-                    offset=_number(r["OffsetF"]), fps=60.0, folder=frames / subject / clip,
+                    onset=frame_number(r["OnsetF"]), apex=frame_number(r["ApexF1"]),
+                    offset=frame_number(r["OffsetF"]), fps=60.0, folder=frames / subject / clip,
                     pattern=rf"(?:reg_)?{clip}-(\d+)\.jpg", source=sheet, row=int(i) + 2)
     return FolderDataset("casme", builder, root, crop, strict)
 
@@ -241,10 +238,10 @@ def load_casme_sq(data_seed: int = 0, strict: bool = False) -> FolderDataset:
                                             f"casme-sq/s{subject_no}/{video}",
                                             f"{stem!r} is not in the naming rule sheets"))
             continue
-        apex = _number(r[3])
+        apex = frame_number(r[3])
         builder.add(subject=f"s{subject_no}", clip=video, emotion=normalize_emotion(r[6]),
-                    aus=_aus(r[5]), onset=_number(r[2]), apex=None if apex == 0 else apex,
-                    offset=_number(r[4]), fps=30.0, folder=folder, pattern=r"img(\d+)\.jpg",
+                    aus=_aus(r[5]), onset=frame_number(r[2]), apex=None if apex == 0 else apex,
+                    offset=frame_number(r[4]), fps=30.0, folder=folder, pattern=r"img(\d+)\.jpg",
                     source=sheet, row=int(i) + 1,
                     kind="macro" if "macro" in str(r[7]).lower() else "micro")
     return FolderDataset("casme-sq", builder, root, True, strict)

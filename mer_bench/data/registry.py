@@ -34,6 +34,12 @@ class Dataset(ABC):
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
         """uint8 (len(indices), size, size, 3) RGB frames of one clip."""
 
+    def clip_fingerprint(self, sample_id: str) -> str:
+        """Identity of one clip's source frames, for feature-cache keys: empty for data
+        fully named by ``fingerprint`` (generated sets); real datasets hash every frame
+        file's name, size and modification time, so an overwritten frame is noticed."""
+        return ""
+
 
 class CompositeDataset(Dataset):
     """Several datasets under one name (MEGC2019); frames are read from each row's source.
@@ -51,6 +57,9 @@ class CompositeDataset(Dataset):
 
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
         return self.parts[self._source[sample_id]].frames(sample_id, indices, size)
+
+    def clip_fingerprint(self, sample_id: str) -> str:
+        return self.parts[self._source[sample_id]].clip_fingerprint(sample_id)
 
 
 DatasetFactory = Callable[..., Dataset]

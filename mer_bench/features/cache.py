@@ -1,10 +1,11 @@
 """Content-addressed on-disk cache of per-clip features.
 
-Key = sha256(sample_id, dataset fingerprint, spec JSON, feature code version). Values
-are ``.npy`` files under ``<cache_dir>/features/<key[:2]>/<key>.npy`` with the spec's
+Key = sha256(sample_id, dataset fingerprint, the clip's source fingerprint and annotated
+frames, spec JSON, feature code version). Values are ``.npy`` files under ``<cache_dir>/features/<key[:2]>/<key>.npy`` with the spec's
 JSON beside them (``<key>.json``). Writes go to a temporary file in the same folder
 and are renamed into place, so concurrent workers and interrupted runs never leave a
-torn file; an entry that fails to load is recomputed, not trusted.
+torn file; an entry that fails to load or to verify (dtype, the spec's shape, finite
+values) is recomputed, not trusted, and the run says how many were.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +33,26 @@ def default_cache_dir() -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and rename (never a torn file)."""
+    """Write ``data`` to ``path`` via a temporary file and rename (never a torn file).
+    The file gets the permissions a plain ``open`` would (0666 less the umask), so a
+    group-shared results or cache folder stays readable by the group."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -49,29 +61,52 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+class CorruptEntry(UserWarning):
+    """A cache entry that failed verification and is recomputed."""
+
+
+def _corrupt(path: Path, reason: str) -> None:
+    warnings.warn(CorruptEntry(f"{path}: {reason}"), stacklevel=3)
+    return None
+
+
 class FeatureCache:
     """Feature arrays by (sample, source, spec); ``root=None`` keeps nothing on disk."""
 
     def __init__(self, root: Path | str | None):
         self.root = None if root is None else Path(root)
 
-    def path(self, dataset: Dataset, sample_id: str, spec: FeatureSpec) -> Path | None:
+    def path(self, dataset: Dataset, row: pd.Series, spec: FeatureSpec) -> Path | None:
+        """Where ``spec`` of ``row``'s clip is stored. The key names everything the
+        operator reads: the clip's id, its annotated frames (onset, apex, offset, length),
+        the dataset's and the clip's source fingerprints (real data: every frame file's
+        size and mtime), the spec and the feature code version."""
         if self.root is None:
             return None
-        text = "\0".join([sample_id, dataset.fingerprint, json.dumps(spec.to_json(), sort_keys=True),
-                          FEATURE_CODE_VERSION])
+        annotations = [str(row[c]) for c in ("onset", "apex", "offset", "n_frames")]
+        text = "\0".join([row["sample_id"], dataset.fingerprint,
+                          dataset.clip_fingerprint(row["sample_id"]), *annotations,
+                          json.dumps(spec.to_json(), sort_keys=True), FEATURE_CODE_VERSION])
         key = hashlib.sha256(text.encode()).hexdigest()
         return self.root / "features" / key[:2] / f"{key}.npy"
 
-    def load(self, path: Path | None) -> np.ndarray | None:
-        """The stored array, or None when absent or unreadable (corrupt entries are
-        recomputed by the caller)."""
+    def load(self, path: Path | None, spec: FeatureSpec) -> np.ndarray | None:
+        """The stored array, or None when absent; a corrupt entry (unreadable, not
+        float32, not the spec's shape, NaN or inf) is reported (``CorruptEntry``) and
+        None is returned so that the caller recomputes it."""
         if path is None or not path.exists():
             return None
         try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError):
-            return None
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            return _corrupt(path, f"unreadable ({type(err).__name__})")
+        if array.dtype != np.float32:
+            return _corrupt(path, f"dtype {array.dtype}, not float32")
+        if spec.shape is not None and array.shape != spec.shape:
+            return _corrupt(path, f"shape {array.shape}, not {spec.shape}")
+        if not np.isfinite(array).all():
+            return _corrupt(path, "NaN or inf values")
+        return array
 
     def store(self, path: Path | None, array: np.ndarray, spec: FeatureSpec, sample_id: str) -> None:
         if path is None:
@@ -81,12 +116,9 @@ class FeatureCache:
         atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta, sort_keys=True).encode())
 
     def compute_one(self, dataset: Dataset, row: pd.Series, spec: FeatureSpec) -> np.ndarray:
-        """Cached value of ``spec`` for one row, computing and storing it on a miss."""
-        path = self.path(dataset, row["sample_id"], spec)
-        array = self.load(path)
-        if array is None:
-            array = spec.compute(dataset, row).astype(np.float32, copy=False)
-            self.store(path, array, spec, row["sample_id"])
+        """``spec`` of one row, computed and stored (a miss or a corrupt entry)."""
+        array = spec.compute(dataset, row).astype(np.float32, copy=False)
+        self.store(self.path(dataset, row, spec), array, spec, row["sample_id"])
         return array
 
     def materialize(self, dataset: Dataset, rows: pd.DataFrame, spec: FeatureSpec,
@@ -96,8 +128,14 @@ class FeatureCache:
         Hits are loaded in this process; misses are computed in ``n_jobs`` joblib workers
         (chunks of rows), with a tqdm bar.
         """
-        out: list[np.ndarray | None] = [self.load(self.path(dataset, sid, spec))
-                                        for sid in rows["sample_id"]]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CorruptEntry)
+            out: list[np.ndarray | None] = [self.load(self.path(dataset, row, spec), spec)
+                                            for _, row in rows.iterrows()]
+        corrupt = [w for w in caught if issubclass(w.category, CorruptEntry)]
+        if corrupt:
+            warnings.warn(f"feature cache: {len(corrupt)} corrupt entries are recomputed "
+                          f"(first: {corrupt[0].message})", stacklevel=2)
         missing = [i for i, a in enumerate(out) if a is None]
         if missing:
             chunks = [missing[i:i + 16] for i in range(0, len(missing), 16)]

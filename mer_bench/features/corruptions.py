@@ -106,3 +106,6 @@ class CorruptedDataset(Dataset):
 
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
         return self.corruption.apply(self.base.frames(sample_id, indices, size), sample_id)
+
+    def clip_fingerprint(self, sample_id: str) -> str:
+        return self.base.clip_fingerprint(sample_id)

@@ -57,6 +57,11 @@ class FeatureSpec(ABC):
     def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
         """One clip's float32 array."""
 
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        """One clip's array shape, checked on every cache read (None: not declared)."""
+        return None
+
     def describe(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in asdict(self).items())
         return f"{type(self).__name__}({fields})"
@@ -85,6 +90,10 @@ class OnsetApex(FeatureSpec):
     @property
     def n_channels(self) -> int:
         return sum(CHANNELS[c] for c in self.channels)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.n_channels, self.size, self.size)
 
     def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
         onset, apex = dataset.frames(row["sample_id"], np.array([row["onset"], key_frame(row)]),
@@ -141,6 +150,10 @@ class OnsetApexSequence(FeatureSpec):
     @property
     def n_channels(self) -> int:
         return sum(CHANNELS[c] for c in self.channels)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.n_channels, self.length - 1, self.size, self.size)
 
     def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
         onset, apex = int(row["onset"]), key_frame(row)

@@ -1,9 +1,14 @@
 """The markdown leaderboard, regenerated from verified result files.
 
-Every result's metrics are recomputed from its stored predictions first; a file whose
-numbers do not match is rejected (an error naming the file and the metric, or skipped
-with a warning when asked). One table per protocol x dataset x label scheme; synthetic
-results are in their own section and never share a table with real-data rows.
+Every result is checked before it is shown: its metrics are recomputed from its stored
+predictions, and its predictions are checked against the registry and its protocol's
+regenerated folds (``mer_bench.report.verification``). A file that fails is rejected
+(an error naming the file and the problem, or skipped with the reason when asked); a
+file that cannot even be read is always skipped with the reason, so one bad file never
+breaks the builds that every ``run`` does. Two files of one run id give one row.
+Every string from a file is escaped before it reaches the page. One table per protocol
+(with its version and parameters) x dataset x label scheme x preset (x corruption);
+synthetic results are in their own section and never share a table with real-data rows.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from pathlib import Path
 from tabulate import tabulate
 
 from mer_bench.errors import MerBenchError
+from mer_bench.features.cache import atomic_write_bytes
 from mer_bench.report.results import load_result, verify_result
+from mer_bench.report.verification import UNVERIFIED, VERIFIED, check_against_data
 
 HEADERS = ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", "Accuracy", "Seeds",
            "Fit s/fold", "Infer samples/s", "Params", "Device", "Result"]
@@ -23,27 +30,54 @@ HEADERS = ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", "Accuracy", "Seed
 
 def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, dict]]:
     """Verified results under ``results_dir`` (recursively, ``*.json``; the runner's
-    ``.partial`` folders are ignored)."""
-    found, rejected = [], []
+    ``.partial`` folders are ignored), one per run id; each gets ``_status`` (verified
+    against data or not)."""
+    found, rejected, unreadable, seen = [], [], [], {}
     for path in sorted(Path(results_dir).rglob("*.json")):
         if ".partial" in path.parts:
             continue
         try:
             result = load_result(path)
-            problems = verify_result(result)
         except MerBenchError as err:
-            problems = [str(err)]
-            result = None
+            unreadable.append(str(err))
+            continue
+        problems, status = _problems(result)
+        run_id = result.get("run_id") or str(path)
+        if not problems and run_id in seen:
+            problems = [f"run id {run_id} is already shown from {seen[run_id]}"]
         if problems:
             rejected.append(f"{path}: {'; '.join(problems)}")
-        else:
-            found.append((path, result))
+            continue
+        seen[run_id] = path
+        found.append((path, result | {"_status": status}))
     if rejected and not skip_invalid:
-        raise MerBenchError("rejected result files (metrics do not match predictions):\n  "
-                            + "\n  ".join(rejected))
-    for line in rejected:
+        raise MerBenchError("rejected result files:\n  " + "\n  ".join(rejected))
+    for line in unreadable + rejected:
         print(f"mer-bench: skipping {line}", file=sys.stderr)
     return found
+
+
+def _problems(result: dict) -> tuple[list[str], str]:
+    """What is wrong with a readable result (empty: nothing), and its data status. Any
+    exception while checking a malformed file is a problem, never a crash."""
+    try:
+        problems = verify_result(result)
+        if problems:
+            return problems, UNVERIFIED
+        return check_against_data(result)
+    except Exception as err:  # a malformed file is reported, whatever it breaks
+        return [f"malformed ({type(err).__name__}: {err})"], UNVERIFIED
+
+
+def cell(value: object) -> str:
+    """Text from a result file made safe for a markdown table cell or heading: line
+    breaks and other control characters become spaces (no new row or heading can
+    start), and backslash, pipe, backtick, angle and square brackets are escaped (no new
+    column, code span, HTML tag or link)."""
+    text = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in str(value))
+    for ch in "\\|`<>[]":
+        text = text.replace(ch, "\\" + ch)
+    return text
 
 
 def _interval(metrics: dict, key: str) -> str:
@@ -52,25 +86,31 @@ def _interval(metrics: dict, key: str) -> str:
 
 
 def protocol_label(result: dict) -> str:
-    """``fewshot (n_way=3)``: the protocol and the parameters that differ from its
-    defaults, so results under different settings never share a table."""
+    """``fewshot (n_way=3)``: the protocol, its version when not 1, and the parameters
+    that differ from its defaults, so results under different settings never share a
+    table."""
     from mer_bench.protocols import PROTOCOLS
     name, params = result["protocol"]["name"], result["protocol"]["params"]
+    version = result["protocol"].get("version", 1)
     cls = PROTOCOLS.get(name)
     defaults = cls().params() if cls else {}
     changed = [f"{k}={v}" for k, v in sorted(params.items()) if defaults.get(k, v) != v]
-    return f"{name} ({', '.join(changed)})" if changed else name
+    label = name if version == 1 else f"{name} v{version}"
+    return f"{label} ({', '.join(changed)})" if changed else label
 
 
 def variant(result: dict) -> str:
     """The method config's departures from its preset (``prototypes=mean``), so ablation
-    rows are told apart; empty when the method is not registered here."""
+    rows are told apart; ``unregistered`` when no installed adapter has the name."""
     from mer_bench.methods import get_method_class
     try:
         cls = get_method_class(result["method"]["name"])
+    except MerBenchError:
+        return "unregistered"
+    try:
         base = json.loads(json.dumps(cls.Config.from_preset(result["method"]["preset"]).to_dict()))
     except MerBenchError:
-        return ""
+        return "unknown preset"
     config = result["method"]["config"]
     return ", ".join(f"{k}={config[k] if not isinstance(config[k], list) else '+'.join(map(str, config[k]))}"
                      for k in sorted(config) if k in base and config[k] != base[k])
@@ -82,27 +122,36 @@ def corruption_label(result: dict) -> str:
     return f"{c['kind']} {c['share'] * 100:g} %" if c else ""
 
 
-def table_key(result: dict) -> tuple[str, str, str, str]:
-    """(protocol label, dataset, scheme, corruption): results share a table only when all
-    four agree."""
+def table_key(result: dict) -> tuple[str, str, str, str, str]:
+    """(protocol label, dataset, scheme, preset, corruption): results share a table only
+    when all five agree."""
     return (protocol_label(result), result.get("dataset", "+".join(result["datasets"])),
-            result["label_scheme"]["name"], corruption_label(result))
+            result["label_scheme"]["name"], result["method"].get("preset", ""),
+            corruption_label(result))
+
+
+def _number(value: object, spec: str) -> str:
+    """``value`` formatted with ``spec``, or escaped as text when it is not a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format(value, spec)
+    return "" if value is None else cell(value)
 
 
 def row(path: Path, result: dict, root: Path) -> list:
     m, t = result["metrics"], result["timing"]
-    throughput = t.get("predict_samples_per_s")
     try:
         shown = path.relative_to(root)
     except ValueError:
         shown = path
     name = result["method"]["name"]
     changes = variant(result)
-    return [f"{name} ({changes})" if changes else name, result["method"].get("preset", ""),
-            _interval(m, "uf1"),
-            _interval(m, "uar"), f"{m['accuracy']:.3f}", ",".join(map(str, result["seeds"])),
-            f"{t['fit_seconds']:.2f}", f"{throughput:.0f}" if throughput else "",
-            f"{t['params']:,}", t["device"], f"`{shown}`"]
+    where = cell(shown) + ("" if result.get("_status", VERIFIED) == VERIFIED
+                           else " (unverified against data)")
+    return [cell(f"{name} ({changes})" if changes else name), cell(result["method"].get("preset", "")),
+            _interval(m, "uf1"), _interval(m, "uar"), f"{m['accuracy']:.3f}",
+            cell(",".join(map(str, result["seeds"]))), _number(t.get("fit_seconds"), ".2f"),
+            _number(t.get("predict_samples_per_s"), ".0f"), _number(t.get("params"), ","),
+            cell(t.get("device", "")), where]
 
 
 def versus_best(best: dict, other: dict) -> str:
@@ -161,26 +210,26 @@ def render(results: list[tuple[Path, dict]], root: Path) -> str:
                 groups.setdefault(table_key(r), []).append((p, r))
         if not synthetic:
             for entry in reported:
-                groups.setdefault((*entry.key, ""), [])
+                groups.setdefault((*entry.key, "paper", ""), [])
         lines += [f"## {title}", ""] + ([] if groups else ["No results yet.", ""])
         for tracks in (False, True):
             for key, items in sorted(groups.items()):
-                if bool(key[3]) != tracks:
+                if bool(key[4]) != tracks:
                     continue
                 lines += _table(key, items, root, [] if synthetic else
-                                [e for e in reported if e.key == key[:3] and not key[3]], headers)
+                                [e for e in reported if (*e.key, "paper", "") == key], headers)
     return "\n".join(lines)
 
 
 def _table(key: tuple, items: list[tuple[Path, dict]], root: Path, reported: list,
            headers: list[str]) -> list[str]:
-    protocol, dataset, scheme, corruption = key
+    protocol, dataset, scheme, preset, corruption = (cell(k) for k in key)
     items.sort(key=lambda pr: -pr[1]["metrics"]["uf1"])
-    title = f"### {protocol} · {dataset} · {scheme}" + (f" · robustness: {corruption} of test "
-                                                        f"clips corrupted" if corruption else "")
+    title = f"### {protocol} · {dataset} · {scheme} · {preset}" + (
+        f" · robustness: {corruption} of test clips corrupted" if corruption else "")
     rows = [row(p, r, root) + [versus_best(items[0][1], r)] for p, r in items]
     rows += reported_rows(reported, items)
-    classes = ", ".join(items[0][1]["label_scheme"]["classes"]) if items else \
+    classes = cell(", ".join(items[0][1]["label_scheme"]["classes"])) if items else \
         "(no reproduced result yet)"
     return [title, "", f"Classes: {classes}", "", tabulate(rows, headers, tablefmt="github"), ""]
 
@@ -189,6 +238,5 @@ def build(results_dir: Path, output: Path, skip_invalid: bool = False) -> Path:
     """Verify every result under ``results_dir`` and write the markdown to ``output``."""
     results = collect(results_dir, skip_invalid)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(results, output.parent))
+    atomic_write_bytes(output, render(results, output.parent).encode())
     return output

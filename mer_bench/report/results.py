@@ -1,7 +1,8 @@
 """Result files (schema ``mer-bench/result/v1``): writing, reading, verifying.
 
 A result is plain JSON. Top-level keys: schema, run_id, method {name, preset, config,
-config_hash, inputs}, protocol {name, version, params}, datasets, dataset, synthetic,
+config_hash, inputs, file?}, protocol {name, version, params}, datasets, dataset,
+dataset_fingerprint, synthetic, corruption? {kind, share, seed, n_corrupted},
 label_scheme {name, classes}, seeds, folds, data_problems (clips a real-data loader
 skipped or warned about: kind, file, row, sample_id, detail, skip), fit_warnings
 [{message, tasks}], episode_shrink? {requested, effective {n_way, k_shot, q_query},
