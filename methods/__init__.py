@@ -14,7 +14,14 @@ from pathlib import Path
 
 from mer_bench.errors import MerBenchError
 from mer_bench.method import _METHODS, Method
-from mer_bench.methods import flow_svm, majority, mcnet, mpfnet, protonet  # noqa: F401
+from mer_bench.methods import (  # noqa: F401
+    flow_svm,
+    lightmannet,
+    majority,
+    mcnet,
+    mpfnet,
+    protonet,
+)
 
 ENTRY_POINT_GROUP = "mer_bench.methods"
 _FILES: dict[tuple[str, str], list[str]] = {}

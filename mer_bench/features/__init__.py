@@ -19,12 +19,13 @@ from mer_bench.features.operators import (
 from mer_bench.features.specs import (
                                           FEATURE_CODE_VERSION,
                                           FeatureSpec,
+                                          FrameSequence,
                                           OnsetApex,
                                           OnsetApexSequence,
                                           onset_apex,
 )
 
-__all__ = ["CHANNELS", "FEATURE_CODE_VERSION", "FLOW_METHODS", "FeatureSpec", "OnsetApex",
-           "OnsetApexSequence", "as_channels", "frame_difference", "magnify_frames", "onset_apex",
-           "optical_flow", "resample_frames", "resize_channels", "sequence_channels",
-           "synthesize_frames", "to_gray", "warp_backward"]
+__all__ = ["CHANNELS", "FEATURE_CODE_VERSION", "FLOW_METHODS", "FeatureSpec", "FrameSequence",
+           "OnsetApex", "OnsetApexSequence", "as_channels", "frame_difference", "magnify_frames",
+           "onset_apex", "optical_flow", "resample_frames", "resize_channels",
+           "sequence_channels", "synthesize_frames", "to_gray", "warp_backward"]

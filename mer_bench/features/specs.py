@@ -156,17 +156,53 @@ class OnsetApexSequence(FeatureSpec):
         return (self.n_channels, self.length - 1, self.size, self.size)
 
     def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
-        onset, apex = int(row["onset"]), key_frame(row)
         size = self.compute_size or self.size
-        if self.interpolation == "resample":
-            frames = resample_frames(dataset.frames(row["sample_id"], np.arange(onset, apex + 1),
-                                                    size), self.length)
-        else:
-            pair = dataset.frames(row["sample_id"], np.array([onset, apex]), size)
-            frames = synthesize_frames(pair[0], pair[1], self.length, self.flow)
+        frames = onset_apex_frames(dataset, row, self.length, size, self.interpolation, self.flow)
         if self.magnification:
             frames = magnify_frames(frames, self.magnification, self.flow)
         out = sequence_channels(frames, self.channels, self.flow)
         return out if size == self.size else resize_channels(out, self.size, self.channels)
 
 
+
+
+def onset_apex_frames(dataset: Dataset, row: pd.Series, length: int, size: int,
+                      interpolation: str, flow: str) -> np.ndarray:
+    """The onset -> apex stretch of a clip as ``length`` uint8 (H, W, 3) frames:
+    ``resample`` takes the real frames at evenly spaced positions (interpolating between
+    neighbours where fewer exist), ``flow-synthesis`` warps the onset along the onset ->
+    apex flow. The apex is the middle frame where it is not annotated."""
+    onset, apex = int(row["onset"]), key_frame(row)
+    if interpolation == "resample":
+        return resample_frames(dataset.frames(row["sample_id"], np.arange(onset, apex + 1), size),
+                               length)
+    pair = dataset.frames(row["sample_id"], np.array([onset, apex]), size)
+    return synthesize_frames(pair[0], pair[1], length, flow)
+
+
+@dataclass(frozen=True)
+class FrameSequence(FeatureSpec):
+    """The onset -> apex stretch as ``length`` RGB frames (LightmanNet's M-frame input),
+    taken as in ``OnsetApexSequence`` (``onset_apex_frames``). Output: float32
+    (3, length, size, size), RGB in [0, 1]."""
+
+    length: int = 8
+    size: int = 84
+    interpolation: str = "resample"
+    flow: str = "farneback"
+
+    def __post_init__(self):
+        if self.interpolation not in ("resample", "flow-synthesis"):
+            raise MerBenchError(f"unknown interpolation {self.interpolation!r}; choose from "
+                                f"resample, flow-synthesis")
+        if self.length < 2:
+            raise MerBenchError(f"a frame sequence needs length >= 2; got {self.length}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (3, self.length, self.size, self.size)
+
+    def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
+        frames = onset_apex_frames(dataset, row, self.length, self.size, self.interpolation,
+                                   self.flow)
+        return np.ascontiguousarray((frames.astype(np.float32) / 255.0).transpose(3, 0, 1, 2))
