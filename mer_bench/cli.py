@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from mer_bench.errors import MerBenchError
+from mer_bench.errors import MerBenchError, RunInterrupted
 
 
 def _key_values(pairs: list[str], what: str) -> dict:
@@ -300,10 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mer-bench: interrupted", file=sys.stderr)
         return 130
+    except RunInterrupted as err:
+        print(f"mer-bench: {err}", file=sys.stderr)
+        return 130
     except MerBenchError as err:
-        interrupted = type(err).__name__ == "RunInterrupted"
-        print(f"mer-bench: {'' if interrupted else 'error: '}{err}", file=sys.stderr)
-        return 130 if interrupted else 2
+        print(f"mer-bench: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The one exception type the CLI turns into a one-line message and exit code 2."""
+"""Exceptions the CLI turns into one-line messages (exit code 2; 130 for an interrupted run)."""
 
 
 class MerBenchError(ValueError):
@@ -7,3 +7,7 @@ class MerBenchError(ValueError):
     The message names the value, file or row at fault and, where there is a list of valid
     choices, the choices.
     """
+
+
+class RunInterrupted(MerBenchError):
+    """Ctrl-C during a run: the message says what was kept and how to resume."""

@@ -41,7 +41,7 @@ from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext
 from mer_bench.data.datasets import Dataset, load_dataset
 from mer_bench.data.samples import SampleSet, unshuffle
 from mer_bench.data.schemes import get_scheme
-from mer_bench.errors import MerBenchError
+from mer_bench.errors import MerBenchError, RunInterrupted
 from mer_bench.features.cache import FeatureCache, default_cache_dir
 from mer_bench.features.corruptions import CorruptedDataset, Corruption
 from mer_bench.method import Method, Prediction
@@ -53,10 +53,6 @@ from mer_bench.report.results import RESULT_SCHEMA, environment, write_json
 from mer_bench.seeding import stable_seed
 
 TIMING_REPEATS = 3
-
-
-class RunInterrupted(MerBenchError):
-    """Ctrl-C during a run: says what was kept and how to resume."""
 
 
 @dataclass
