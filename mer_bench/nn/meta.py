@@ -150,9 +150,8 @@ def adapt(model: nn.Module, x: np.ndarray, labels: np.ndarray, classes: np.ndarr
     """Test-time adaptation: ``inner_steps`` steps of rate α from θ on the primary loss of
     labelled ``x`` (a few-shot episode's support, or the fold's training clips),
     restricted to ``classes``. There is no auxiliary task at test time (the paper
-    fine-tunes on the task's labelled data; the alignment term moved support features
-    towards the macro set and scrambled the classes). No graph is kept, θ is unchanged,
-    batch norm uses the training statistics."""
+    fine-tunes on the task's labelled data). No graph is kept, θ is unchanged, batch
+    norm uses the training statistics."""
     model.eval()
     primary_only = replace(schedule, lambda_aux=0.0)
     fast = inner_update(model, parameters_of(model), torch.from_numpy(np.ascontiguousarray(x)).to(device),
