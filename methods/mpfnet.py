@@ -39,15 +39,22 @@ Deviations, and why:
   attention is extended from (H, W) to (T, H, W). Kaiming/PyTorch default
   initialization instead of N(0, 1) (which does not train at this depth).
 - Triplet embeddings are L2-normalized before the Euclidean distance (FaceNet
-  convention); margin 0.2 (the paper gives no value). Triplets are random (no mining).
+  convention); margin 0.2 (the paper gives no value). Triplets are random (no mining);
+  the positive is never the anchor itself, and anchors of a class with one clip are
+  left out (core ``sample_triplets``).
 - MPFNet-C: the GFE map (N, C, 10, H/4, W/4) is reduced to ``cascade_channels`` by a
   1x1x1 conv and upsampled trilinearly to the input size before concatenation; the AFE
   of the C variant is pre-trained on the magnified set through that cascade (GFE frozen).
 - Table I's per-class phi ranges are reproduced by a rule (largest class 1..phi_base,
   others sized to match it, capped at 14), not copied.
-- gamma (P) is chosen on validation subjects taken from the fold's training subjects
-  (held out of all training), as for MCNet; the paper tuned on a validation subset of
-  the training data. Test subjects are never seen.
+- gamma (P) is chosen from the paper's grid 0.0, 0.1, ..., 1.0 (§5.4) on validation
+  subjects taken from the fold's training subjects (held out of all training), as for
+  MCNet; the paper tuned on a validation subset of the training data. Test subjects are
+  never seen. ``-S gamma=G`` fixes it (the paper's 0.8 / 0.7 / 0.6 / 0.7 for SMIC /
+  CASME II / SAMM / composite) and then no subjects are held out; the Fig. 8 sweep is
+  ``for g in 0.0 0.1 ... 1.0; do mer-bench run --method mpfnet-p ... -S gamma=$g; done``.
+- While the C variant's AFE learns, the GFE is frozen: its weights are not updated and
+  it stays in eval mode (its batch-norm statistics do not move).
 - The AFE's magnified copies come from the fold's training clips, so the AFE (like the
   GFE) is trained per fold. The cosine softmax uses a fixed scale of 10.
 - Presets ``fast`` (flow at 64 px area-resized to 24 px inputs, 6 frames, CA-I3D at 1/8
@@ -68,7 +75,7 @@ from mer_bench.errors import MerBenchError
 from mer_bench.features import OnsetApexSequence
 from mer_bench.method import Method, MethodConfig, Prediction, register_method
 from mer_bench.nn.backbones import CAI3D
-from mer_bench.nn.fusion import choose_gamma, split_validation_subjects
+from mer_bench.nn.fusion import GAMMAS_FROM_ZERO, choose_gamma, split_validation_subjects
 from mer_bench.nn.prototypes import PrototypeClassifier
 from mer_bench.nn.training import (
     ChannelStandardizer,
@@ -113,6 +120,7 @@ class MPFNetConfig(MethodConfig):
     scale: float = 10.0
     cascade_channels: int = 8
     val_fraction: float = 0.2
+    gamma: float | None = None          # P: fixed fusion weight; None = chosen on validation
     GPU_PRESETS = ("paper",)
     PRESETS = {
         "fast": {"size": 24, "compute_size": 64, "length": 6, "width": 0.125, "embed_dim": 64, "triplet_epochs": 3,
@@ -148,6 +156,15 @@ class Cascade(nn.Module):
         super().__init__()
         self.gfe, self.afe, self.reducer = gfe, afe, reducer
         self.out_features = afe.out_features
+        self.gfe_frozen = False
+
+    def train(self, mode: bool = True) -> "Cascade":
+        """As ``nn.Module.train``, but a frozen GFE stays in eval mode (its batch-norm
+        statistics do not move while only the AFE learns)."""
+        super().train(mode)
+        if self.gfe_frozen:
+            self.gfe.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fmap = self.reducer(self.gfe.feature_map(x))
@@ -173,18 +190,18 @@ class MPFNet(Method):
         cfg = self.config
         seed_everything(ctx.seed)
         self.device = ctx.device
-        fuse = self.variant == "p"
+        fuse = self.variant == "p" and cfg.gamma is None
         is_val = (split_validation_subjects(train.subjects, cfg.val_fraction, ctx.seed) if fuse
                   else np.zeros(len(train), bool))
         self.val_subjects = sorted(set(train.subjects[is_val]))
         inner = train.subset(np.flatnonzero(~is_val))
         self.standardize = ChannelStandardizer.fit(inner.x)
         self.encoders = self._train_encoders(inner, ctx)
-        self.gamma = 1.0
+        self.gamma = 1.0 if cfg.gamma is None else cfg.gamma
         if fuse:
             val = train.subset(np.flatnonzero(is_val))
             scores = self._scores(val, self._classifiers(inner))
-            self.gamma = choose_gamma(scores[0], scores[1], val.labels)
+            self.gamma = choose_gamma(scores[0], scores[1], val.labels, GAMMAS_FROM_ZERO)
         self.classifiers = self._classifiers(train)
 
     # --- encoders ---------------------------------------------------------------------
@@ -211,9 +228,11 @@ class MPFNet(Method):
             afe = self._new_cai3d(c_in + cfg.cascade_channels)
             reducer = nn.Conv3d(gfe.map_channels, cfg.cascade_channels, 1).to(self.device)
             cascade = Cascade(gfe, afe, reducer)
-            if cfg.priors in ("both", "afe"):  # GFE weights stay fixed in this stage
+            if cfg.priors in ("both", "afe"):  # GFE weights and statistics stay fixed here
                 trainable = list(afe.parameters()) + list(reducer.parameters())
+                cascade.gfe_frozen = True
                 self._pretrain_afe(cascade, trainable, inner, ctx)
+                cascade.gfe_frozen = False
             encoders = [cascade]
         schedule = EpisodicSchedule(steps=cfg.meta_steps, k_shot=cfg.k_shot, q_query=cfg.q_query,
                                     tasks_per_batch=cfg.tasks_per_batch, lr=cfg.meta_lr,

@@ -16,9 +16,9 @@ from mer_bench.features import (
     synthesize_frames,
 )
 from mer_bench.methods import build_method
-from mer_bench.methods.mpfnet import magnification_plan
+from mer_bench.methods.mpfnet import Cascade, magnification_plan
 from mer_bench.nn.backbones import CAI3D, CoordinateAttention3d
-from mer_bench.nn.training import triplet_loss
+from mer_bench.nn.training import ChannelStandardizer, triplet_loss
 from mer_bench.runner import FeatureLoader
 from tests.helpers import shifted_pair
 
@@ -136,3 +136,45 @@ def test_prior_ablations_run(priors):
 def test_channel_ablation_from_the_command_line_form():
     assert build_method("mpfnet-c", "smoke", channels="diff").inputs.n_channels == 3
     assert build_method("mpfnet-p", "smoke", channels="flow,diff").inputs.channels == ("flow", "diff")
+
+
+def test_triplet_positive_is_never_the_anchor():
+    from mer_bench.nn.training import sample_triplets
+    labels = np.array([0, 0, 1, 1, 1, 2])  # class 2 has a single clip
+    by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a, p, n = sample_triplets(np.arange(6), labels, by_class, rng)
+        assert 5 not in a.tolist() and len(a) == len(p) == len(n) == 5
+        assert np.all(p != a) and np.all(labels[p] == labels[a]) and np.all(labels[n] != labels[a])
+
+
+def test_fixed_gamma_and_a_grid_from_zero():
+    from mer_bench.nn.fusion import GAMMAS_FROM_ZERO, choose_gamma
+    assert GAMMAS_FROM_ZERO[0] == 0.0 and GAMMAS_FROM_ZERO[-1] == 1.0
+    first = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    harmful = torch.tensor([[0.0, 9.0], [9.0, 0.0]])
+    assert choose_gamma(first, harmful, np.array([0, 1]), GAMMAS_FROM_ZERO) == 0.0
+    method = build_method("mpfnet-p", "smoke", gamma=0.7)
+    train, test, _ = tiny_data(method.input_specs)
+    method.fit(train, RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None),
+                                 train_ids=frozenset(train.rows["sample_id"])))
+    assert method.gamma == 0.7 and method.val_subjects == []
+
+
+def test_frozen_gfe_keeps_its_batch_norm_statistics_in_the_cascade_afe_stage():
+    method = build_method("mpfnet-c", "smoke", priors="afe")
+    train, _, _ = tiny_data(method.input_specs)
+    method.standardize = ChannelStandardizer.fit(train.x)
+    method.device = "cpu"
+    gfe = method._new_cai3d(train.x.shape[1])
+    afe = method._new_cai3d(train.x.shape[1] + method.config.cascade_channels)
+    cascade = Cascade(gfe, afe, torch.nn.Conv3d(gfe.map_channels, method.config.cascade_channels, 1))
+    before = {k: v.clone() for k, v in gfe.state_dict().items()}
+    afe_before = [p.detach().clone() for p in afe.parameters()]
+    cascade.gfe_frozen = True
+    ctx = RunContext(seed=0, feature_loader=FeatureLoader("synth-casme2", 0, None),
+                     train_ids=frozenset(train.rows["sample_id"]))
+    method._pretrain_afe(cascade, list(afe.parameters()), train, ctx)
+    assert all(torch.equal(v, before[k]) for k, v in gfe.state_dict().items())  # BN stats too
+    assert any(not torch.equal(p, q) for p, q in zip(afe.parameters(), afe_before))

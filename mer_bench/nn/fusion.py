@@ -9,7 +9,9 @@ import torch
 from mer_bench.seeding import stable_seed
 
 GAMMAS = tuple(round(0.1 * k, 1) for k in range(1, 11))
-"""The papers' grid: 0.1, 0.2, ..., 1.0."""
+"""MCNet's grid: 0.1, 0.2, ..., 1.0."""
+GAMMAS_FROM_ZERO = (0.0,) + GAMMAS
+"""MPFNet-P's grid (§5.4): 0.0, 0.1, ..., 1.0."""
 
 
 def split_validation_subjects(subjects: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -147,7 +147,8 @@ def supervised_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, n_cl
 @dataclass(frozen=True)
 class TripletSchedule:
     """Triplet-network pre-training: every clip is an anchor once per epoch, with a random
-    positive (same class) and negative (other class); SGD with momentum."""
+    positive (same class, never the anchor itself) and negative (other class); SGD with
+    momentum (``sample_triplets``)."""
 
     epochs: int = 60
     batch_size: int = 128
@@ -165,6 +166,19 @@ def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.T
     return F.relu(d_ap - d_an + margin).mean()
 
 
+def sample_triplets(anchors: np.ndarray, labels: np.ndarray, by_class: dict,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each anchor a random positive of its class other than itself and a random
+    negative of another class; anchors whose class has no other member are left out.
+    Returns (anchors, positives, negatives), int arrays of equal length."""
+    kept = np.array([a for a in anchors if len(by_class[labels[a]]) > 1], dtype=np.int64)
+    positives = np.array([rng.choice(by_class[labels[a]][by_class[labels[a]] != a]) for a in kept],
+                         dtype=np.int64)
+    negatives = np.array([rng.choice(np.flatnonzero(labels != labels[a])) for a in kept],
+                         dtype=np.int64)
+    return kept, positives, negatives
+
+
 def triplet_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, schedule: TripletSchedule,
                   rng: np.random.Generator, device: str) -> list[float]:
     """Train ``encoder`` as a triplet network (one set of weights for anchor, positive and
@@ -178,9 +192,10 @@ def triplet_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, schedul
     for _ in stage(schedule.epochs, "triplet epochs"):
         order, total = rng.permutation(len(x)), 0.0
         for start in range(0, len(order), schedule.batch_size):
-            anchors = order[start:start + schedule.batch_size]
-            positives = np.array([rng.choice(by_class[labels[a]]) for a in anchors])
-            negatives = np.array([rng.choice(np.flatnonzero(labels != labels[a])) for a in anchors])
+            anchors, positives, negatives = sample_triplets(
+                order[start:start + schedule.batch_size], labels, by_class, rng)
+            if not len(anchors):
+                continue
             optimizer.zero_grad()
             emb = F.normalize(encoder(xt[np.concatenate([anchors, positives, negatives])].to(device)),
                               dim=1)
