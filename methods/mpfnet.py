@@ -38,6 +38,10 @@ Deviations, and why:
   so a small adaptive average pool (T -> 1, 4 x 4 grid) precedes it; coordinate
   attention is extended from (H, W) to (T, H, W). Kaiming/PyTorch default
   initialization instead of N(0, 1) (which does not train at this depth).
+- Our choices where the paper gives no number: a 512-d embedding (``embed_dim``); I3D
+  stage widths of Inception-v1's Mixed_3b (256) and Mixed_3c (480) at ``width`` 1.0;
+  Q = 5 query clips per class and 500 meta-training steps of 4 episodes; weight decay
+  5e-4 in every stage (the paper states none).
 - Triplet embeddings are L2-normalized before the Euclidean distance (FaceNet
   convention); margin 0.2 (the paper gives no value). Triplets are random (no mining);
   the positive is never the anchor itself, and anchors of a class with one clip are
