@@ -49,8 +49,11 @@ Deviations, and why:
 - MPFNet-C: the GFE map (N, C, 10, H/4, W/4) is reduced to ``cascade_channels`` by a
   1x1x1 conv and upsampled trilinearly to the input size before concatenation; the AFE
   of the C variant is pre-trained on the magnified set through that cascade (GFE frozen).
-- Table I's per-class phi ranges are reproduced by a rule (largest class 1..phi_base,
-  others sized to match it, capped at 14), not copied.
+- Table I's per-class phi ranges are data (``TABLE_I_PHI``: SMIC-HS, CASME II, SAMM in
+  the three MEGC classes; composite clips use their source's row), capped by
+  ``phi_max`` (14 in ``paper`` = the table; smaller in ``fast``, a budget cut). For
+  datasets or schemes the table does not list, a balancing rule (largest class
+  1..phi_base, others sized to match it, capped at phi_max).
 - gamma (P) is chosen from the paper's grid 0.0, 0.1, ..., 1.0 (§5.4) on validation
   subjects taken from the fold's training subjects (held out of all training), as for
   MCNet; the paper tuned on a validation subset of the training data. Test subjects are
@@ -75,6 +78,7 @@ import torch
 from torch import nn
 
 from mer_bench.data.samples import SampleSet
+from mer_bench.data.schemes import base_dataset
 from mer_bench.errors import MerBenchError
 from mer_bench.features import OnsetApexSequence
 from mer_bench.method import Method, MethodConfig, Prediction, register_method
@@ -143,10 +147,27 @@ class MPFNetConfig(MethodConfig):
             raise MerBenchError(f"mpfnet: priors={self.priors!r}; choose from both, gfe, afe, none")
 
 
-def magnification_plan(counts: dict[int, int], phi_base: int, phi_max: int) -> dict[int, list[int]]:
-    """Magnification factors per class: the largest class gets 1..phi_base; every other
+TABLE_I_PHI = {
+    ("smic-hs", "negative"): 8, ("smic-hs", "positive"): 12, ("smic-hs", "surprise"): 14,
+    ("casme2", "negative"): 4, ("casme2", "positive"): 12, ("casme2", "surprise"): 14,
+    ("samm", "negative"): 3, ("samm", "positive"): 9, ("samm", "surprise"): 14,
+}
+"""MPFNet Table I: (base dataset, class) -> the largest magnification factor; the class's
+clips are magnified by 1, 2, ..., that factor. The composite's counts are the sums over
+its three sources, so composite clips follow their source dataset's row."""
+
+
+def magnification_plan(counts: dict[int, int], phi_base: int, phi_max: int,
+                       dataset: str | None = None, classes: tuple[str, ...] = ()
+                       ) -> dict[int, list[int]]:
+    """Magnification factors per class index. For a dataset and classes Table I lists,
+    its ranges (capped at ``phi_max``, the budget knob: 14 in ``paper`` reproduces the
+    table). Otherwise a balancing rule: the largest class gets 1..phi_base; every other
     class as many as bring it to the largest class's size (original + copies), capped
     at phi_max; at least one. Sizes are n_c * (1 + len(plan[c]))."""
+    base = base_dataset(dataset) if dataset else None
+    if base and all((base, classes[c]) in TABLE_I_PHI for c in counts):
+        return {c: list(range(1, min(TABLE_I_PHI[base, classes[c]], phi_max) + 1)) for c in counts}
     target = (1 + phi_base) * max(counts.values())
     return {c: list(range(1, int(np.clip(round(target / n) - 1, 1, phi_max)) + 1))
             for c, n in counts.items()}
@@ -259,19 +280,22 @@ class MPFNet(Method):
 
     def magnified_set(self, inner: SampleSet, ctx) -> tuple[np.ndarray, np.ndarray]:
         """The AFE's training set: every clip of ``inner`` as it is plus its magnified
-        copies (``magnification_plan``); features from the core operators via
+        copies (``magnification_plan``, per source dataset, so composite clips follow
+        their dataset's Table I row); features from the core operators via
         ``ctx.materialize``. Returns (x, labels)."""
         cfg = self.config
-        counts = {int(c): int(n) for c, n in zip(*np.unique(inner.labels, return_counts=True))}
-        plan = magnification_plan(counts, cfg.phi_base, cfg.phi_max)
         xs, ys = [inner.x], [inner.labels]
-        ids = inner.rows["sample_id"].to_numpy()
-        for c, phis in plan.items():
-            members = ids[inner.labels == c]
-            for phi in phis:
-                spec = replace(self.inputs, magnification=float(phi))
-                xs.append(ctx.materialize(spec, list(members)))
-                ys.append(np.full(len(members), c))
+        ids, sources = inner.rows["sample_id"].to_numpy(), inner.rows["dataset"].to_numpy()
+        for source in np.unique(sources):
+            mine = sources == source
+            counts = {int(c): int(n) for c, n in zip(*np.unique(inner.labels[mine], return_counts=True))}
+            plan = magnification_plan(counts, cfg.phi_base, cfg.phi_max, source, inner.classes)
+            for c, phis in plan.items():
+                members = ids[mine & (inner.labels == c)]
+                for phi in phis:
+                    spec = replace(self.inputs, magnification=float(phi))
+                    xs.append(ctx.materialize(spec, list(members)))
+                    ys.append(np.full(len(members), c))
         return np.concatenate(xs), np.concatenate(ys)
 
     # --- prediction ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ import torch
 from mer_bench.checks import tiny_data
 from mer_bench.context import RunContext
 from mer_bench.data.datasets import load_dataset
+from mer_bench.data.schemes import get_scheme
 from mer_bench.features import (
     OnsetApexSequence,
     magnify_frames,
@@ -178,3 +179,25 @@ def test_frozen_gfe_keeps_its_batch_norm_statistics_in_the_cascade_afe_stage():
     method._pretrain_afe(cascade, list(afe.parameters()), train, ctx)
     assert all(torch.equal(v, before[k]) for k, v in gfe.state_dict().items())  # BN stats too
     assert any(not torch.equal(p, q) for p, q in zip(afe.parameters(), afe_before))
+
+
+def test_table_one_ranges_and_totals_come_out_as_printed():
+    """MPFNet Table I: phi ranges per dataset and the amplified set sizes, from the
+    official class counts (the twins have them)."""
+    classes = ("negative", "positive", "surprise")
+    printed = {"smic-hs": ([8, 12, 14], [630, 663, 645]), "casme2": ([4, 12, 14], [440, 416, 375]),
+               "samm": ([3, 9, 14], [368, 260, 225])}
+    composite = get_scheme("megc2019", "synth-megc2019").apply(load_dataset("synth-megc2019").samples)
+    totals = np.zeros(3, int)
+    for source, part in composite.groupby("dataset"):
+        counts = {int(c): int(n) for c, n in zip(*np.unique(part["label"], return_counts=True))}
+        plan = magnification_plan(counts, phi_base=4, phi_max=14, dataset=source, classes=classes)
+        ranges, sizes = printed[source.removeprefix("synth-").replace("smic", "smic-hs")]
+        assert [max(plan[c]) for c in range(3)] == ranges and all(plan[c][0] == 1 for c in range(3))
+        assert [counts[c] * (1 + len(plan[c])) for c in range(3)] == sizes
+        totals += sizes
+    assert totals.tolist() == [1438, 1339, 1245]  # the MEGC2019-CD column
+    # phi_max caps the table (the fast preset's budget); unlisted schemes use the rule
+    assert max(magnification_plan({0: 88, 1: 32, 2: 25}, 2, 6, "casme2", classes)[2]) == 6
+    assert magnification_plan({0: 10, 1: 5}, 1, 14, "casme2", ("happiness", "others")) == \
+        magnification_plan({0: 10, 1: 5}, 1, 14)
