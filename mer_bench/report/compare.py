@@ -40,6 +40,9 @@ PER_UNIT_MEAN = {"holdout": "fold", "fewshot": "episode"}
 """Protocols whose headline is a mean over units (repeats, episodes), and the unit."""
 
 UNIT_KEYS = ["sample_id", "seed", "fold", "episode"]
+METHOD = ("paired bootstrap over subjects resampled within seed (Δ ± 1.96 SE, normal "
+          "p-value) of the protocol's headline statistic; McNemar's exact test on per-unit "
+          "correctness")
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Comparison:
     def to_json(self) -> dict:
         return {"a": self.a, "b": self.b, "setting": self.setting, "n_units": self.n_units,
                 "delta": self.delta, "ci": self.ci, "p_value": self.p_value,
-                "mcnemar": self.mcnemar, "method": __doc__.split("\n\n")[1].strip()}
+                "mcnemar": self.mcnemar, "method": METHOD}
 
     def markdown(self) -> str:
         lines = [f"**{self.a}** vs **{self.b}** · {self.setting['protocol']} · "

@@ -36,10 +36,12 @@ def is_synthetic_dataset(name: str) -> bool:
     return name.startswith("synth-") and name in dataset_names()
 
 
-@lru_cache(maxsize=16)
 def _labelled(dataset: str, scheme: str) -> pd.DataFrame | None:
     """The dataset's labelled sample table under ``scheme``, or None when a real dataset
-    is not configured here."""
+    is not configured here. Real datasets are read afresh every time (their files or
+    configured folder may change within a process); twins are generated once."""
+    if is_synthetic_dataset(dataset):
+        return _twin_labelled(dataset, scheme)
     from mer_bench.data.datasets import load_dataset
     from mer_bench.data.schemes import get_scheme
     try:
@@ -47,10 +49,15 @@ def _labelled(dataset: str, scheme: str) -> pd.DataFrame | None:
             warnings.simplefilter("ignore")
             data = load_dataset(dataset)
     except MerBenchError:
-        if is_synthetic_dataset(dataset):
-            raise
         return None
     return get_scheme(scheme, data.name).apply(data.samples)
+
+
+@lru_cache(maxsize=16)
+def _twin_labelled(dataset: str, scheme: str) -> pd.DataFrame:
+    from mer_bench.data.datasets import load_dataset
+    from mer_bench.data.schemes import get_scheme
+    return get_scheme(scheme, dataset).apply(load_dataset(dataset).samples)
 
 
 def check_against_data(result: dict) -> tuple[list[str], str]:
