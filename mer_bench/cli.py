@@ -97,6 +97,36 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_pretrain(args) -> int:
+    """Run (or reuse from the artefact cache) a method's pre-training and write it to a
+    checkpoint file that ``-S pretrained=PATH`` loads."""
+    import time
+
+    import torch
+
+    from mer_bench.context import AuxiliaryLoader, RunContext
+    from mer_bench.methods import build_method
+    from mer_bench.runner import default_cache_dir, resolve_device
+    _apply_data_roots(args)
+    method = build_method(args.method, args.preset, **_key_values(args.set, "--set"))
+    if not hasattr(method, "pretrained_state"):
+        raise MerBenchError(f"method {args.method!r} has no pre-training stage")
+    cache_root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    aux = AuxiliaryLoader({"macro": args.macro_dataset}, method.input_specs, cache_root, 0)
+    ctx = RunContext(device=resolve_device(args.device), seed=args.seed, preset=args.preset,
+                     auxiliary_loader=aux, artifact_dir=cache_root / "artifacts")
+    start = time.perf_counter()
+    state = method.pretrained_state(ctx)
+    if not state:
+        raise MerBenchError(f"{args.method}: this configuration has no pre-training "
+                            f"(pretrain=none)")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, args.output)
+    print(f"{args.output}: pre-trained on {args.macro_dataset} (seed {args.seed}) in "
+          f"{time.perf_counter() - start:.1f} s; load it with -S pretrained={args.output}")
+    return 0
+
+
 def cmd_datasets(args) -> int:
     """List real datasets and where they are configured; or check one."""
     import warnings
@@ -233,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--corrupt-share", type=float, metavar="P",
                      help="share of clips corrupted with --corrupt, 0 < P <= 1 (default 0.3)")
     run.add_argument("--macro-dataset", default="synth-ckplus",
-                     help="auxiliary macro-expression dataset (default synth-ckplus)")
+                     help="auxiliary macro-expression dataset: a name or folder:PATH of "
+                          "unlabelled videos / frame folders (default synth-ckplus)")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     run.add_argument("--data-root", action="append", metavar="NAME=PATH",
                      help="folder of a real dataset, e.g. --data-root casme2=/data/CASME2")
@@ -266,6 +297,21 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--skip-invalid", action="store_true",
                        help="skip (with a warning) files whose metrics do not match")
     build.set_defaults(func=cmd_leaderboard)
+
+    pre = sub.add_parser("pretrain", help="run a method's pre-training stage once and write "
+                                          "its checkpoint (MA2MI)")
+    pre.add_argument("--method", required=True)
+    pre.add_argument("--preset", default="paper", help="paper, fast or smoke (default paper)")
+    pre.add_argument("--macro-dataset", default="synth-ckplus",
+                     help="macro-expression source: a dataset name or folder:PATH")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    pre.add_argument("--cache-dir", help="feature and artefact cache (default as for run)")
+    pre.add_argument("--data-root", action="append", metavar="NAME=PATH")
+    pre.add_argument("-S", "--set", action="append", metavar="KEY=VALUE",
+                     help="method config override, as for run")
+    pre.add_argument("--output", required=True, help="checkpoint file to write")
+    pre.set_defaults(func=cmd_pretrain)
 
     check = sub.add_parser("check-method", help="run the adapter contract checks")
     check.add_argument("target", help="registered method name or path to a .py adapter file")

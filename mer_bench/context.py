@@ -4,11 +4,13 @@ worker processes with each task."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import shutil
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +39,8 @@ def quiet_dataset(name: str, data_seed: int) -> Dataset:
 @dataclass
 class AuxiliaryLoader:
     """Picklable loader for ``RunContext.auxiliary``: the named dataset under its default
-    scheme, with the method's inputs materialized through the feature cache."""
+    scheme, with the method's inputs (or the specs asked for) materialized through the
+    feature cache."""
 
     datasets: dict
     specs: tuple[FeatureSpec, ...]
@@ -53,16 +56,17 @@ class AuxiliaryLoader:
     def fingerprint(self, kind: str) -> str:
         return self._dataset(kind).fingerprint
 
-    def __call__(self, kind: str) -> SampleSet:
-        if kind not in self._loaded:
-            self._loaded[kind] = self._load(kind)
-        return self._loaded[kind]
+    def __call__(self, kind: str, specs: tuple[FeatureSpec, ...] | None = None) -> SampleSet:
+        specs = self.specs if specs is None else specs
+        if (kind, specs) not in self._loaded:
+            self._loaded[(kind, specs)] = self._load(kind, specs)
+        return self._loaded[(kind, specs)]
 
-    def _load(self, kind: str) -> SampleSet:
+    def _load(self, kind: str, specs: tuple[FeatureSpec, ...]) -> SampleSet:
         dataset = self._dataset(kind)
         rows = get_scheme(None, dataset.name).apply(dataset.samples)
         cache = FeatureCache(self.cache_root)
-        feats = tuple(cache.materialize(dataset, rows, s, progress=False) for s in self.specs)
+        feats = tuple(cache.materialize(dataset, rows, s, progress=False) for s in specs)
         classes = get_scheme(None, dataset.name).classes
         return SampleSet.build(rows, feats, classes, hide_labels=False)
 
@@ -113,10 +117,13 @@ class RunContext:
                                 f"may compute features only of their training data")
         return self.feature_loader(spec, sample_ids)
 
-    def auxiliary(self, kind: str = "macro") -> SampleSet:
+    def auxiliary(self, kind: str = "macro", specs: tuple[FeatureSpec, ...] | None = None
+                  ) -> SampleSet:
+        """The auxiliary dataset ``kind`` under its default scheme, with this method's
+        inputs materialized, or ``specs`` instead (e.g. ``FramePairs`` for pre-training)."""
         if self.auxiliary_loader is None:
             raise MerBenchError(f"no auxiliary {kind!r} dataset is configured for this run")
-        return self.auxiliary_loader(kind)
+        return self.auxiliary_loader(kind, specs)
 
     def auxiliary_fingerprint(self, kind: str = "macro") -> str:
         """Identity of the auxiliary dataset's source data (for artefact keys)."""
@@ -135,26 +142,39 @@ class RunContext:
         ``torch.load(weights_only=True)``, which never runs code from the file (a shared
         cache folder cannot inject any). A stored entry that cannot be read, holds a
         non-finite tensor or fails ``check`` (e.g. a state dict that does not fit the
-        model: ``check`` raises) is rebuilt, with one warning."""
+        model: ``check`` raises) is rebuilt, with one warning. Workers that need the same
+        artefact at once wait for the first to build it (a file lock beside it), so it is
+        built once, not once per worker."""
         if key in self._memory:
             return self._memory[key]
-        path = None
-        if self.artifact_dir is not None:
-            digest = hashlib.sha256(f"{ARTIFACT_VERSION}:{key}".encode()).hexdigest()[:24]
-            path = Path(self.artifact_dir) / f"{digest}.pt"
-            stored = _load_artifact(path, check)
-            if stored is not None:
-                self._memory[key] = stored
-                return stored
-        value = build()
-        if path is not None:
-            buffer = io.BytesIO()
-            torch.save(value, buffer)
-            if path.is_dir():
-                shutil.rmtree(path)
-            atomic_write_bytes(path, buffer.getvalue())
+        if self.artifact_dir is None:
+            self._memory[key] = build()
+            return self._memory[key]
+        digest = hashlib.sha256(f"{ARTIFACT_VERSION}:{key}".encode()).hexdigest()[:24]
+        path = Path(self.artifact_dir) / f"{digest}.pt"
+        with _exclusive(path.with_suffix(".lock")):
+            value = _load_artifact(path, check)
+            if value is None:
+                value = build()
+                buffer = io.BytesIO()
+                torch.save(value, buffer)
+                if path.is_dir():
+                    shutil.rmtree(path)
+                atomic_write_bytes(path, buffer.getvalue())
         self._memory[key] = value
         return value
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    """Hold an exclusive ``flock`` on ``lock_path`` (created if missing) for the block."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 ARTIFACT_VERSION = "2"

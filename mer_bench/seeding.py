@@ -13,6 +13,11 @@ def stable_seed(*parts: object) -> list[int]:
     return [zlib.crc32(str(p).encode()) for p in parts]
 
 
+def stable_int(*parts: object) -> int:
+    """One 32-bit seed from strings and ints (for ``seed_everything``)."""
+    return zlib.crc32(":".join(str(p) for p in parts).encode())
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) and pin cuDNN to deterministic
     kernels. (``torch.use_deterministic_algorithms`` is not called: it imports torch's

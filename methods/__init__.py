@@ -15,8 +15,10 @@ from pathlib import Path
 from mer_bench.errors import MerBenchError
 from mer_bench.method import _METHODS, Method
 from mer_bench.methods import (  # noqa: F401
+    attr_contrast,
     flow_svm,
     lightmannet,
+    ma2mi,
     majority,
     mcnet,
     mpfnet,

@@ -82,7 +82,7 @@ from mer_bench.nn.meta import (
     task_loss,
 )
 from mer_bench.nn.progress import stage
-from mer_bench.nn.training import ChannelStandardizer
+from mer_bench.nn.training import ChannelStandardizer, minibatches
 from mer_bench.report.reported import ReportedResult
 from mer_bench.seeding import seed_everything
 
@@ -260,11 +260,7 @@ class LightmanNet(Method):
         batch = max(2, cfg.tasks_per_batch * cfg.k_shot * 4)
         self.model.train()
         for _ in stage(cfg.supervised_epochs, "supervised epochs"):
-            order = self.rng.permutation(len(train))
-            for start in range(0, len(order) - 1, batch):
-                idx = order[start:start + batch]
-                if len(idx) < 2:
-                    continue
+            for idx in minibatches(len(train), batch, self.rng):
                 macro = aux_batch(self.macro, cfg.aux_batch, self.rng, self.device)
                 optimizer.zero_grad()
                 task_loss(self.model, parameters_of(self.model), xt[idx].to(self.device), yt[idx],

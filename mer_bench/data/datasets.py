@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mer_bench.data.loaders  # noqa: F401  (registers the real datasets)
 import mer_bench.data.synthetic.twins  # noqa: F401  (registers the synthetic twins)
+from mer_bench.data.macro_folder import MacroFolder, is_macro_folder
 from mer_bench.data.registry import (
     _REGISTRY,
     CompositeDataset,
@@ -25,7 +26,11 @@ def dataset_names() -> dict[str, str]:
 
 
 def load_dataset(name: str, **options) -> Dataset:
-    """The dataset ``name``; ``options`` go to its factory (e.g. ``data_seed``)."""
+    """The dataset ``name``; ``options`` go to its factory (e.g. ``data_seed``).
+    ``folder:PATH`` (or ``folder-cropped:PATH``) is a folder of unlabelled videos or
+    frame folders (``mer_bench.data.macro_folder``)."""
+    if is_macro_folder(name):
+        return MacroFolder(name)
     if name not in _REGISTRY:
         raise MerBenchError(f"unknown dataset {name!r}; choose from {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name][0](**options)

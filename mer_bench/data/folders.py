@@ -285,11 +285,8 @@ class FolderDataset(Dataset):
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
         paths = self.paths[sample_id]
         images = [read_rgb(paths[int(i)]) for i in indices]
-        if self.crop_faces:
-            x, y, w, h = self._face_box(sample_id)
-            images = [im[y:y + h, x:x + w] for im in images]
-        return np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA)
-                         for im in images])
+        return crop_and_resize(images, self._face_box(sample_id) if self.crop_faces else None,
+                               size)
 
     def clip_fingerprint(self, sample_id: str) -> str:
         """sha256 over every frame file of the clip: name, size, modification time (ns)."""
@@ -309,6 +306,16 @@ class FolderDataset(Dataset):
                               f"largest centred square is used", stacklevel=2)
             self._boxes[sample_id] = box
         return self._boxes[sample_id]
+
+
+def crop_and_resize(images: list[np.ndarray], box: tuple[int, int, int, int] | None,
+                    size: int) -> np.ndarray:
+    """RGB images cropped to ``box`` (x, y, w, h; None: whole image) and area-resized:
+    uint8 (n, size, size, 3)."""
+    if box is not None:
+        x, y, w, h = box
+        images = [im[y:y + h, x:x + w] for im in images]
+    return np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -25,6 +25,7 @@ A test set's ``sample_id`` is replaced by an opaque row id and its rows are shuf
 KNOWN_EMOTIONS = frozenset({
     "happiness", "disgust", "repression", "surprise", "others", "other", "fear", "sadness",
     "anger", "contempt", "tense", "negative", "positive", "neutral",
+    "unlabelled",  # macro-expression videos without labels (``folder:PATH``)
 })
 
 

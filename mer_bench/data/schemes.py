@@ -48,6 +48,8 @@ class LabelScheme:
 
 def base_dataset(dataset: str) -> str:
     """``synth-casme2`` -> ``casme2``; ``synth-smic`` -> ``smic-hs``; real names unchanged."""
+    if dataset.startswith(("folder:", "folder-cropped:")):
+        return "folder"
     if dataset.startswith("synth-"):
         name = dataset[len("synth-"):]
         return {"smic": "smic-hs", "megc2019": "megc2019"}.get(name, name)
@@ -72,6 +74,11 @@ SCHEMES: dict[str, LabelScheme] = {
         LabelScheme("casme2-5", ("happiness", "disgust", "repression", "surprise", "others"),
                     _identity("happiness", "disgust", "repression", "surprise", "others"),
                     ("casme2",), "CASME II five classes; fear and sadness dropped (246 clips)"),
+        LabelScheme("casme2-5s", ("happiness", "disgust", "repression", "surprise", "sadness"),
+                    _identity("happiness", "disgust", "repression", "surprise", "sadness"),
+                    ("casme2",), "the attribute paper's CASME II five classes; others and fear "
+                    "dropped, sadness kept although only 7 clips from 4 subjects have it (154 "
+                    "clips)"),
         LabelScheme("casme2-4", ("happiness", "disgust", "surprise", "repression"),
                     _identity("happiness", "disgust", "surprise", "repression"),
                     ("casme2",), "MCNet's CASME II four classes (147 clips)"),
@@ -95,13 +102,15 @@ SCHEMES: dict[str, LabelScheme] = {
                     _identity("anger", "contempt", "disgust", "fear", "happiness", "sadness",
                               "surprise"),
                     ("ckplus",), "CK+ seven labelled emotions (neutral dropped)"),
+        LabelScheme("unlabelled", ("unlabelled",), _identity("unlabelled"), ("folder",),
+                    "unlabelled macro-expression videos (folder:PATH), for pre-training"),
     ]
 }
 
 DEFAULT_SCHEME = {
     "casme2": "casme2-5", "samm": "samm-5", "smic-hs": "smic-3", "smic-vis": "smic-3",
     "smic-nir": "smic-3", "mmew": "mmew-6", "casme": "casme-4", "ckplus": "ckplus-7",
-    "megc2019": "megc2019", "casme-sq": "megc2019",
+    "megc2019": "megc2019", "casme-sq": "megc2019", "folder": "unlabelled",
 }
 
 

@@ -19,13 +19,15 @@ from mer_bench.features.operators import (
 from mer_bench.features.specs import (
                                           FEATURE_CODE_VERSION,
                                           FeatureSpec,
+                                          FramePairs,
                                           FrameSequence,
                                           OnsetApex,
                                           OnsetApexSequence,
                                           onset_apex,
 )
 
-__all__ = ["CHANNELS", "FEATURE_CODE_VERSION", "FLOW_METHODS", "FeatureSpec", "FrameSequence",
+__all__ = ["CHANNELS", "FEATURE_CODE_VERSION", "FLOW_METHODS", "FeatureSpec", "FramePairs",
+           "FrameSequence",
            "OnsetApex", "OnsetApexSequence", "as_channels", "frame_difference", "magnify_frames",
            "onset_apex", "optical_flow", "resample_frames", "resize_channels",
            "sequence_channels", "synthesize_frames", "to_gray", "warp_backward"]

@@ -126,7 +126,8 @@ class OnsetApexSequence(FeatureSpec):
     ``compute_size`` (default: ``size``) is the resolution frames are read and flow is
     estimated at; the result is then area-resized to ``size`` with flow rescaled to
     pixels at ``size`` (small inputs keep sub-pixel motion that flow at the small size
-    would lose). Output: float32 (C, length - 1, size, size), C = 2 (flow) + 3 (diff).
+    would lose). ``span="offset"`` normalizes the whole clip, onset -> offset, instead.
+    Output: float32 (C, length - 1, size, size), C = 2 (flow) + 3 (diff).
     """
 
     length: int = 11
@@ -136,14 +137,13 @@ class OnsetApexSequence(FeatureSpec):
     interpolation: str = "resample"
     magnification: float = 0.0
     compute_size: int | None = None
+    span: str = "apex"
 
     def __post_init__(self):
         bad = [c for c in self.channels if c not in ("flow", "diff")]
         if bad or not self.channels:
             raise MerBenchError(f"unknown sequence channels {bad}; choose from flow, diff")
-        if self.interpolation not in ("resample", "flow-synthesis"):
-            raise MerBenchError(f"unknown interpolation {self.interpolation!r}; choose from "
-                                f"resample, flow-synthesis")
+        check_sequence_options(self.interpolation, self.span)
         if self.flow not in FLOW_METHODS:
             raise MerBenchError(f"unknown flow method {self.flow!r}; choose from {FLOW_METHODS}")
 
@@ -157,7 +157,8 @@ class OnsetApexSequence(FeatureSpec):
 
     def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
         size = self.compute_size or self.size
-        frames = onset_apex_frames(dataset, row, self.length, size, self.interpolation, self.flow)
+        frames = onset_apex_frames(dataset, row, self.length, size, self.interpolation, self.flow,
+                                   self.span)
         if self.magnification:
             frames = magnify_frames(frames, self.magnification, self.flow)
         out = sequence_channels(frames, self.channels, self.flow)
@@ -166,35 +167,51 @@ class OnsetApexSequence(FeatureSpec):
 
 
 
+SPANS = ("apex", "offset")
+"""How far a frame sequence runs from the onset: to the apex, or through the whole clip
+to the offset."""
+
+
 def onset_apex_frames(dataset: Dataset, row: pd.Series, length: int, size: int,
-                      interpolation: str, flow: str) -> np.ndarray:
-    """The onset -> apex stretch of a clip as ``length`` uint8 (H, W, 3) frames:
-    ``resample`` takes the real frames at evenly spaced positions (interpolating between
-    neighbours where fewer exist), ``flow-synthesis`` warps the onset along the onset ->
-    apex flow. The apex is the middle frame where it is not annotated."""
-    onset, apex = int(row["onset"]), key_frame(row)
+                      interpolation: str, flow: str, span: str = "apex") -> np.ndarray:
+    """The onset -> apex stretch of a clip (onset -> offset with ``span="offset"``) as
+    ``length`` uint8 (H, W, 3) frames: ``resample`` takes the real frames at evenly
+    spaced positions (interpolating between neighbours where fewer exist),
+    ``flow-synthesis`` warps the onset along the flow to the last frame. The apex is the
+    middle frame where it is not annotated."""
+    onset = int(row["onset"])
+    end = key_frame(row) if span == "apex" else int(row["offset"])
     if interpolation == "resample":
-        return resample_frames(dataset.frames(row["sample_id"], np.arange(onset, apex + 1), size),
+        return resample_frames(dataset.frames(row["sample_id"], np.arange(onset, end + 1), size),
                                length)
-    pair = dataset.frames(row["sample_id"], np.array([onset, apex]), size)
+    pair = dataset.frames(row["sample_id"], np.array([onset, end]), size)
     return synthesize_frames(pair[0], pair[1], length, flow)
+
+
+def check_sequence_options(interpolation: str, span: str) -> None:
+    """Refuse an unknown ``interpolation`` or ``span`` with the valid choices."""
+    if interpolation not in ("resample", "flow-synthesis"):
+        raise MerBenchError(f"unknown interpolation {interpolation!r}; choose from "
+                            f"resample, flow-synthesis")
+    if span not in SPANS:
+        raise MerBenchError(f"unknown span {span!r}; choose from {', '.join(SPANS)}")
 
 
 @dataclass(frozen=True)
 class FrameSequence(FeatureSpec):
     """The onset -> apex stretch as ``length`` RGB frames (LightmanNet's M-frame input),
-    taken as in ``OnsetApexSequence`` (``onset_apex_frames``). Output: float32
+    taken as in ``OnsetApexSequence`` (``onset_apex_frames``; ``span="offset"``: the whole
+    clip). Output: float32
     (3, length, size, size), RGB in [0, 1]."""
 
     length: int = 8
     size: int = 84
     interpolation: str = "resample"
     flow: str = "farneback"
+    span: str = "apex"
 
     def __post_init__(self):
-        if self.interpolation not in ("resample", "flow-synthesis"):
-            raise MerBenchError(f"unknown interpolation {self.interpolation!r}; choose from "
-                                f"resample, flow-synthesis")
+        check_sequence_options(self.interpolation, self.span)
         if self.length < 2:
             raise MerBenchError(f"a frame sequence needs length >= 2; got {self.length}")
 
@@ -204,5 +221,45 @@ class FrameSequence(FeatureSpec):
 
     def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
         frames = onset_apex_frames(dataset, row, self.length, self.size, self.interpolation,
-                                   self.flow)
+                                   self.flow, self.span)
         return np.ascontiguousarray((frames.astype(np.float32) / 255.0).transpose(3, 0, 1, 2))
+
+
+@dataclass(frozen=True)
+class FramePairs(FeatureSpec):
+    """``pairs`` frame pairs (I_t, I_{t+delta}) of a clip for future-frame pre-training
+    (MA2MI): t uniform over the clip, delta uniform in [min_delta, max_delta] (capped
+    at what the clip allows, at least 1), both drawn from a generator seeded by the
+    clip's id and ``seed``, so the pairs are the same in every run. Clips are read
+    whole (frame 0 to n_frames - 1), not only the annotated stretch.
+    Output: float32 (pairs, 2, 3, size, size), RGB in [0, 1]."""
+
+    size: int = 64
+    pairs: int = 4
+    min_delta: int = 3
+    max_delta: int = 8
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 1 <= self.min_delta <= self.max_delta:
+            raise MerBenchError(f"frame pairs need 1 <= min_delta <= max_delta; got "
+                                f"[{self.min_delta}, {self.max_delta}]")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.pairs, 2, 3, self.size, self.size)
+
+    def positions(self, sample_id: str, n_frames: int) -> np.ndarray:
+        """int (pairs, 2): the frame indices (t, t + delta) of every pair."""
+        rng = np.random.default_rng(int(hashlib.sha256(f"{sample_id}:{self.seed}".encode())
+                                        .hexdigest()[:12], 16))
+        high = max(1, min(self.max_delta, n_frames - 1))
+        delta = rng.integers(min(self.min_delta, high), high + 1, size=self.pairs)
+        start = (rng.random(self.pairs) * (n_frames - delta)).astype(int)
+        return np.stack([start, start + delta], axis=1)
+
+    def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
+        index = self.positions(row["sample_id"], int(row["n_frames"]))
+        frames = dataset.frames(row["sample_id"], index.ravel(), self.size)
+        out = frames.reshape(self.pairs, 2, self.size, self.size, 3).transpose(0, 1, 4, 2, 3)
+        return np.ascontiguousarray(out.astype(np.float32) / 255.0)

@@ -95,6 +95,16 @@ def embed(encoder: nn.Module, x: np.ndarray, device: str, batch_size: int = 128)
     return torch.cat(parts)
 
 
+def minibatches(n: int, batch_size: int, rng: np.random.Generator):
+    """One epoch of shuffled index batches (int64 arrays) over ``n`` samples; a final
+    batch of a single sample is dropped (BatchNorm and pairwise losses need two)."""
+    order = rng.permutation(n)
+    for start in range(0, n, batch_size):
+        batch = order[start:start + batch_size]
+        if len(batch) >= 2:
+            yield batch
+
+
 @dataclass(frozen=True)
 class SupervisedSchedule:
     """Mini-batch SGD with momentum and cross-entropy through a temporary linear head;
@@ -126,12 +136,8 @@ def supervised_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, n_cl
     losses = []
     encoder.train()
     for _ in stage(schedule.epochs, "supervised epochs"):
-        order = rng.permutation(len(x))
         total = 0.0
-        for start in range(0, len(order), schedule.batch_size):
-            batch = order[start:start + schedule.batch_size]
-            if len(batch) < 2:  # BatchNorm needs two samples
-                continue
+        for batch in minibatches(len(x), schedule.batch_size, rng):
             optimizer.zero_grad()
             loss = F.cross_entropy(head(encoder(xt[batch].to(device))), yt[batch].to(device))
             loss.backward()
