@@ -1,4 +1,5 @@
-"""``mer-bench`` command line: run, list, datasets, leaderboard build, check-method, compare.
+"""``mer-bench`` command line: run, list, datasets, leaderboard build, plot, pretrain,
+check-method, compare.
 
 Bad input (unknown names, a scheme that does not fit the dataset, an impossible
 few-shot setting) prints one line ``mer-bench: error: ...`` naming the bad value and the
@@ -77,7 +78,8 @@ def cmd_run(args) -> int:
         method=args.method, protocol=args.protocol, dataset=args.dataset, scheme=args.scheme,
         preset=args.preset, seeds=_seeds(args), device=args.device, jobs=args.jobs,
         threads=args.threads,
-        backend=args.backend, out_dir=Path(args.out), cache_dir=args.cache_dir,
+        backend=args.backend, scheduler=args.scheduler, out_dir=Path(args.out),
+        cache_dir=args.cache_dir,
         resume=args.resume, fresh=args.fresh, protocol_params=params,
         method_overrides=_key_values(args.set, "--set"),
         auxiliary={"macro": args.macro_dataset}, progress=not args.quiet, strict=args.strict,
@@ -192,7 +194,21 @@ def cmd_list(args) -> int:
 
 def cmd_leaderboard(args) -> int:
     from mer_bench.report.leaderboard import build
-    print(build(Path(args.results), Path(args.output), skip_invalid=args.skip_invalid))
+    print(build(Path(args.results), Path(args.output), skip_invalid=args.skip_invalid,
+                plots=not args.no_plots))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    """Confusion matrix of one result file (verified first), as a PNG."""
+    from mer_bench.report.plots import confusion_plot
+    from mer_bench.report.results import load_result, verify_result
+    result = load_result(Path(args.result))
+    problems = verify_result(result)
+    if problems:
+        raise MerBenchError(f"{args.result}: {problems[0]}")
+    output = Path(args.output) if args.output else Path(args.result).with_suffix(".confusion.png")
+    print(confusion_plot(result, output))
     return 0
 
 
@@ -240,7 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     run.add_argument("--seeds", help="several seeds, comma-separated (overrides --seed)")
     run.add_argument("--jobs", type=int, default=1, help="parallel folds (default 1)")
-    run.add_argument("--backend", default="loky", help="joblib backend (default loky)")
+    run.add_argument("--backend", default="loky",
+                     help="where folds run: loky (local processes, default), dask, ray")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler for --backend dask (tcp://host:8786); default: a "
+                          "local cluster of --jobs workers")
     run.add_argument("--threads", type=int, default=1,
                      help="torch threads per fold (default 1; part of the run's identity, so "
                           "--jobs never changes the numbers)")
@@ -296,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="markdown file (default leaderboard/LEADERBOARD.md)")
     build.add_argument("--skip-invalid", action="store_true",
                        help="skip (with a warning) files whose metrics do not match")
+    build.add_argument("--no-plots", action="store_true",
+                       help="no figures (default: plots/ beside the markdown: UF1 against "
+                            "throughput per table, a confusion matrix per result)")
     build.set_defaults(func=cmd_leaderboard)
 
     pre = sub.add_parser("pretrain", help="run a method's pre-training stage once and write "
@@ -312,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="method config override, as for run")
     pre.add_argument("--output", required=True, help="checkpoint file to write")
     pre.set_defaults(func=cmd_pretrain)
+
+    plot = sub.add_parser("plot", help="confusion matrix of one result file (PNG)")
+    plot.add_argument("result", help="a result .json file")
+    plot.add_argument("--output", help="PNG to write (default: RESULT.confusion.png)")
+    plot.set_defaults(func=cmd_plot)
 
     check = sub.add_parser("check-method", help="run the adapter contract checks")
     check.add_argument("target", help="registered method name or path to a .py adapter file")

@@ -33,6 +33,17 @@ from mer_bench.errors import MerBenchError
 from mer_bench.features import FeatureSpec
 
 PRESETS = ("paper", "fast", "smoke")
+BUDGET_FIELDS = frozenset({"size", "compute_size", "flow_size", "frames", "length", "pairs",
+                           "tasks_per_batch", "k_shot", "q_query", "episodes",
+                           "amp", "checkpointing", "micro_batch"})
+"""Config fields that set a run's budget or execution rather than the method's recipe,
+beside every field whose name ends in ``epochs``, ``steps``, ``batch`` or ``batch_size``:
+how long it trains, how much data per step, the input size (pixels, frames), and how a
+step is executed (mixed precision, activation checkpointing, gradient accumulation)."""
+
+
+def is_budget_field(name: str) -> bool:
+    return name in BUDGET_FIELDS or name.endswith(("epochs", "steps", "batch", "batch_size"))
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,19 @@ class MethodConfig:
         config = replace(defaults, **values)
         config.validate(set(values))
         return config
+
+    @classmethod
+    def recipe_departures(cls, preset: str) -> dict[str, dict[str, Any]]:
+        """What ``preset`` changes beyond the budget (``is_budget_field``): field ->
+        {"paper": value, preset: value}. A preset should only cut the budget; anything
+        else it changes (a learning rate, a network width) is a departure from the
+        paper's recipe, written into the result and shown on the leaderboard row."""
+        if preset == "paper":
+            return {}
+        paper, other = cls.from_preset("paper"), cls.from_preset(preset)
+        return {name: {"paper": getattr(paper, name), preset: getattr(other, name)}
+                for name in cls.PRESETS.get(preset, {})
+                if not is_budget_field(name) and getattr(paper, name) != getattr(other, name)}
 
     def validate(self, names: set[str] | None = None) -> None:
         """Raise ``MerBenchError`` for a field (of ``names``; default all) whose value does

@@ -50,6 +50,7 @@ from mer_bench.nn.episodes import EpisodeShrinkWarning
 from mer_bench.nn.progress import RunEstimate, watching
 from mer_bench.protocols import Fold, Protocol, get_protocol
 from mer_bench.report.results import RESULT_SCHEMA, environment, write_json
+from mer_bench.scaleout import backend_session
 from mer_bench.seeding import stable_seed
 
 TIMING_REPEATS = 3
@@ -69,6 +70,9 @@ class RunOptions:
     device: str = "auto"
     jobs: int = 1
     backend: str = "loky"
+    scheduler: str | None = None
+    """Dask scheduler address for ``backend="dask"`` (None: a local cluster of ``jobs``
+    workers); not part of the run identity, like ``jobs``."""
     out_dir: Path = Path("results")
     cache_dir: Path | None = None
     resume: bool = False
@@ -122,14 +126,14 @@ class Task:
         return f"seed{self.seed}-{safe}"
 
 
-def check_backend(backend: str) -> None:
-    """Refuse a joblib backend that is not registered (dask/ray need their packages and
-    their joblib registration first)."""
+def check_backend(backend: str, scheduler: str | None = None) -> None:
+    """Refuse an unknown joblib backend, or ``--scheduler`` without ``--backend dask``."""
     from joblib.parallel import BACKENDS
-    if backend not in BACKENDS:
+    if backend not in {*BACKENDS, "dask", "ray"}:
         raise MerBenchError(f"unknown joblib backend {backend!r}; registered: "
-                            f"{', '.join(sorted(BACKENDS))} (dask and ray register when their "
-                            f"joblib integration is installed and imported)")
+                            f"{', '.join(sorted({*BACKENDS, 'dask', 'ray'}))}")
+    if scheduler and backend != "dask":
+        raise MerBenchError(f"--scheduler is for --backend dask, not {backend!r}")
 
 
 @contextmanager
@@ -204,7 +208,7 @@ def writable_folder(folder: Path, what: str) -> None:
 def run(options: RunOptions) -> Path:
     """Run one benchmark and write its result file; returns the file's path."""
     check_options(options)
-    check_backend(options.backend)
+    check_backend(options.backend, options.scheduler)
     protocol = get_protocol(options.protocol, **options.protocol_params)
     dataset_name = options.dataset or protocol.default_dataset
     protocol.check_dataset(dataset_name)
@@ -340,7 +344,8 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
     bar = tqdm(total=len(todo), desc=f"{worker.method} folds", unit="fold",
                disable=not options.progress)
     try:
-        with parallel_config(backend=options.backend, n_jobs=options.jobs):
+        with backend_session(options.backend, options.jobs, options.scheduler) as backend, \
+                parallel_config(backend=backend, n_jobs=options.jobs):
             results = Parallel(return_as="generator_unordered")(delayed(worker)(t) for t in todo)
             for task, record in results:
                 record |= {"run_hash": run_hash, "key": task.key}
@@ -363,9 +368,10 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
         bar.close()
 
 
-@dataclass
+@dataclass(eq=False)
 class TaskWorker:
-    """Fits a fresh method for one task and predicts its folds (runs in a worker)."""
+    """Fits a fresh method for one task and predicts its folds (runs in a worker).
+    Hashed by identity (``eq=False``): joblib's Dask backend keys what it ships by hash."""
 
     method: str
     adapter_file: str | None
@@ -563,6 +569,7 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "run_id": run_id,
         "method": {"name": method.name, "preset": options.preset, "config": method.config.to_dict(),
                    "config_hash": method.config.hash,
+                   "recipe_departures": method.Config.recipe_departures(options.preset),
                    "inputs": [s.to_json() for s in method.input_specs],
                    **({"file": adapter_source(options.method)}
                       if options.method.endswith(".py") else {})},

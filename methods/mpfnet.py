@@ -24,7 +24,10 @@ What follows the paper (sections 3-4):
   input itself is the residual path) and fed to the AFE (Eq. 14-16); one network.
 - GFE and AFE are trained per LOSO fold, on the fold's training subjects only.
 - Ablations (config): ``priors`` = both / gfe / afe / none (which prior-learning stages
-  run, Table IV) and ``channels`` = ("flow",) or ("diff",) (Table V).
+  run in the two-encoder network, Table IV); ``single_encoder=true`` with ``priors`` =
+  none / gfe / afe is Table IV's single CA-I3D trained from scratch (w/o PL), with the
+  triplet prior (PLTN) or with the magnification prior (PLSM), then meta-trained; and
+  ``channels`` = ("flow",) or ("diff",) (Table V).
 
 Deviations, and why:
 - The learned frame interpolator (VFI) and FlowNet 2.0 cannot be had offline. Frames are
@@ -64,9 +67,24 @@ Deviations, and why:
   it stays in eval mode (its batch-norm statistics do not move).
 - The AFE's magnified copies come from the fold's training clips, so the AFE (like the
   GFE) is trained per fold. The cosine softmax uses a fixed scale of 10.
+- Memory (``paper``): a CA-I3D clip at 5 x 10 x 128 x 128 keeps 0.60 GiB of
+  activations for the backward pass in fp32 (measured), so the paper's batches (384
+  clips per triplet batch, 128 per AFE batch, 4 episodes of 50 clips per meta step:
+  230, 77 and 120 GiB) cannot be held at once. ``paper`` therefore runs each batch in
+  parts of ``micro_batch`` = 32 clips whose gradients are accumulated (the effective batch stays the paper's; batch norm
+  normalizes each part with its own statistics, as data-parallel training without
+  synchronized batch norm does: core ``Execution``), recomputes the two CA-Inception
+  blocks in the backward pass (``checkpointing``) and runs forward passes under bf16
+  autocast on CUDA (``amp``). ``-S amp=false``, ``-S checkpointing=false`` and ``-S
+  micro_batch=0`` (each batch at once) switch them off. With all three, a stage holds
+  about 3.3 GiB of activations (checkpointed 0.205 GiB per clip, halved by bf16, x 32):
+  ``benchmarks/mpfnet_memory.py`` prints these figures. They are execution
+  settings: the mathematics is the same (within bf16 rounding for ``amp``).
 - Presets ``fast`` (flow at 64 px area-resized to 24 px inputs, 6 frames, CA-I3D at 1/8
   width, 2-3 epochs per stage) and ``smoke`` exist for CPUs: they keep the mechanism,
-  not the capacity.
+  not the capacity. What they change beyond the budget (``fast``: the AFE learning rate
+  0.01, width, embedding size, phi range, cascade channels) is written into the result
+  as ``recipe_departures`` and shown on the leaderboard row.
 """
 
 from __future__ import annotations
@@ -88,6 +106,7 @@ from mer_bench.nn.prototypes import PrototypeClassifier
 from mer_bench.nn.training import (
     ChannelStandardizer,
     EpisodicSchedule,
+    Execution,
     SupervisedSchedule,
     TripletSchedule,
     embed,
@@ -110,6 +129,7 @@ class MPFNetConfig(MethodConfig):
     width: float = 1.0
     embed_dim: int = 512
     priors: str = "both"               # both | gfe | afe | none (Table IV)
+    single_encoder: bool = False        # Table IV's w/o PL / PLTN / PLSM rows: one CA-I3D
     triplet_epochs: int = 60
     triplet_batch: int = 128
     triplet_lr: float = 0.01
@@ -129,13 +149,17 @@ class MPFNetConfig(MethodConfig):
     cascade_channels: int = 8
     val_fraction: float = 0.2
     gamma: float | None = None          # P: fixed fusion weight; None = chosen on validation
+    amp: bool = True                    # bf16 autocast on CUDA (no effect on CPU)
+    checkpointing: bool = True          # recompute the CA-Inception blocks in backward
+    micro_batch: int | None = 32        # clips per accumulated part of a batch; 0/None: whole
     GPU_PRESETS = ("paper",)
     PRESETS = {
-        "fast": {"size": 24, "compute_size": 64, "length": 6, "width": 0.125, "embed_dim": 64, "triplet_epochs": 3,
+        "fast": {"checkpointing": False, "micro_batch": None,
+                 "size": 24, "compute_size": 64, "length": 6, "width": 0.125, "embed_dim": 64, "triplet_epochs": 3,
                  "triplet_batch": 32, "afe_epochs": 2, "afe_batch": 32, "afe_lr": 0.01,
                  "phi_base": 2, "phi_max": 6, "meta_steps": 10, "tasks_per_batch": 2,
                  "q_query": 3},
-        "smoke": {"size": 16, "length": 4, "width": 0.0625, "embed_dim": 16, "triplet_epochs": 1,
+        "smoke": {"checkpointing": False, "micro_batch": None, "size": 16, "length": 4, "width": 0.0625, "embed_dim": 16, "triplet_epochs": 1,
                   "triplet_batch": 32, "afe_epochs": 1, "afe_batch": 32, "phi_base": 1,
                   "phi_max": 2, "meta_steps": 2, "tasks_per_batch": 1, "k_shot": 2,
                   "q_query": 2, "cascade_channels": 2},
@@ -145,6 +169,9 @@ class MPFNetConfig(MethodConfig):
     def __post_init__(self):
         if self.priors not in ("both", "gfe", "afe", "none"):
             raise MerBenchError(f"mpfnet: priors={self.priors!r}; choose from both, gfe, afe, none")
+        if self.single_encoder and self.priors == "both":
+            raise MerBenchError("mpfnet: single_encoder=true takes one prior or none "
+                                "(priors=none|gfe|afe: Table IV's w/o PL, PLTN, PLSM rows)")
 
 
 TABLE_I_PHI = {
@@ -215,7 +242,7 @@ class MPFNet(Method):
         cfg = self.config
         seed_everything(ctx.seed)
         self.device = ctx.device
-        fuse = self.variant == "p" and cfg.gamma is None
+        fuse = self.variant == "p" and cfg.gamma is None and not cfg.single_encoder
         is_val = (split_validation_subjects(train.subjects, cfg.val_fraction, ctx.seed) if fuse
                   else np.zeros(len(train), bool))
         self.val_subjects = sorted(set(train.subjects[is_val]))
@@ -233,7 +260,13 @@ class MPFNet(Method):
 
     def _new_cai3d(self, in_channels: int) -> CAI3D:
         cfg = self.config
-        return CAI3D(in_channels, cfg.embed_dim, cfg.width).to(self.device)
+        encoder = CAI3D(in_channels, cfg.embed_dim, cfg.width).to(self.device)
+        encoder.checkpointing = cfg.checkpointing
+        return encoder
+
+    @property
+    def execution(self) -> Execution:
+        return Execution(self.config.micro_batch, self.config.amp)
 
     def _train_encoders(self, inner: SampleSet, ctx) -> list[nn.Module]:
         cfg, seed = self.config, ctx.seed
@@ -243,8 +276,13 @@ class MPFNet(Method):
         if cfg.priors in ("both", "gfe"):
             triplet_train(gfe, x, labels, TripletSchedule(cfg.triplet_epochs, cfg.triplet_batch,
                                                           cfg.triplet_lr, margin=cfg.margin),
-                          np.random.default_rng(stable_seed("gfe", seed)), self.device)
-        if self.variant == "p":
+                          np.random.default_rng(stable_seed("gfe", seed)), self.device,
+                          self.execution)
+        if cfg.single_encoder:  # one CA-I3D: no prior, the triplet prior or the magnification prior
+            if cfg.priors == "afe":
+                self._pretrain_afe(gfe, gfe.parameters(), inner, ctx)
+            encoders = [gfe]
+        elif self.variant == "p":
             afe = self._new_cai3d(c_in)
             if cfg.priors in ("both", "afe"):
                 self._pretrain_afe(afe, afe.parameters(), inner, ctx)
@@ -264,7 +302,8 @@ class MPFNet(Method):
                                     scale=cfg.scale)
         for k, encoder in enumerate(encoders):
             episodic_train(encoder, x, labels, schedule,
-                           np.random.default_rng(stable_seed("meta", seed, k)), self.device)
+                           np.random.default_rng(stable_seed("meta", seed, k)), self.device,
+                           self.execution)
         return encoders
 
     def _pretrain_afe(self, encoder: nn.Module, params, inner: SampleSet, ctx) -> None:
@@ -276,7 +315,7 @@ class MPFNet(Method):
                                       lr_step=cfg.afe_lr_step, lr_gamma=0.1)
         supervised_train(encoder, self.standardize(x), labels, inner.n_classes, schedule,
                          np.random.default_rng(stable_seed("afe", ctx.seed)), self.device,
-                         params=list(params))
+                         params=list(params), execution=self.execution)
 
     def magnified_set(self, inner: SampleSet, ctx) -> tuple[np.ndarray, np.ndarray]:
         """The AFE's training set: every clip of ``inner`` as it is plus its magnified

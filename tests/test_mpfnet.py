@@ -1,6 +1,8 @@
 """MPFNet: sequence features, CA-I3D shapes, coordinate attention, the magnified set,
 the triplet loss, gamma chosen on training subjects only."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from mer_bench.checks import tiny_data
 from mer_bench.context import RunContext
 from mer_bench.data.datasets import load_dataset
 from mer_bench.data.schemes import get_scheme
+from mer_bench.errors import MerBenchError
 from mer_bench.features import (
     OnsetApexSequence,
     magnify_frames,
@@ -19,7 +22,12 @@ from mer_bench.features import (
 from mer_bench.methods import build_method
 from mer_bench.methods.mpfnet import Cascade, magnification_plan
 from mer_bench.nn.backbones import CAI3D, CoordinateAttention3d
-from mer_bench.nn.training import ChannelStandardizer, triplet_loss
+from mer_bench.nn.training import (
+    ChannelStandardizer,
+    Execution,
+    accumulated_backward,
+    triplet_loss,
+)
 from mer_bench.runner import FeatureLoader
 from tests.helpers import shifted_pair
 
@@ -201,3 +209,69 @@ def test_table_one_ranges_and_totals_come_out_as_printed():
     assert max(magnification_plan({0: 88, 1: 32, 2: 25}, 2, 6, "casme2", classes)[2]) == 6
     assert magnification_plan({0: 10, 1: 5}, 1, 14, "casme2", ("happiness", "others")) == \
         magnification_plan({0: 10, 1: 5}, 1, 14)
+
+
+def _grads(model):
+    return {k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None}
+
+
+def test_checkpointing_and_accumulation_match_the_plain_path_at_paper_width():
+    """Same micro-batch split (batch norm sees each part alone in both): the loss, every
+    gradient and the batch-norm running statistics agree."""
+    torch.manual_seed(0)
+    plain = CAI3D(5, 512, width=1.0).train()
+    fancy = copy.deepcopy(plain)
+    fancy.checkpointing = True
+    x, target = torch.randn(4, 5, 4, 16, 16), torch.randn(4, 512)
+    parts = [np.array([0, 1]), np.array([2, 3])]
+
+    def loss_of(model):
+        return lambda idx: (model(x[idx]) - target[idx]).pow(2).mean()
+
+    plain_loss = sum(loss_of(plain)(p) * 0.5 for p in parts)
+    plain_loss.backward()
+    fancy_loss = accumulated_backward(loss_of(fancy), np.arange(4), Execution(micro_batch=2), "cpu")
+    assert fancy_loss == pytest.approx(float(plain_loss.detach()), rel=1e-5)
+    reference, accumulated = _grads(plain), _grads(fancy)
+    assert reference.keys() == accumulated.keys() and len(reference) > 50
+    for name, grad in reference.items():
+        assert torch.allclose(accumulated[name], grad, rtol=1e-4, atol=1e-6), name
+    for (name, a), b in zip(plain.named_buffers(), fancy.buffers()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+
+
+def test_micro_batches_keep_the_paper_batch_and_can_be_switched_off():
+    calls = []
+    index = np.arange(128)
+
+    def loss_of(idx):
+        calls.append(len(idx))
+        return torch.tensor(1.0, requires_grad=True)
+
+    assert accumulated_backward(loss_of, index, Execution(micro_batch=32), "cpu") == \
+        pytest.approx(1.0)
+    assert calls == [32] * 4
+    calls.clear()
+    accumulated_backward(loss_of, index, Execution(micro_batch=0), "cpu")
+    assert calls == [128]
+    paper = build_method("mpfnet-c", "paper")
+    assert (paper.config.micro_batch, paper.config.checkpointing, paper.config.amp) == (32, True, True)
+    off = build_method("mpfnet-c", "paper", amp=False, checkpointing=False, micro_batch=0)
+    off.device = "cpu"
+    assert off.execution == Execution(0, False) and not off._new_cai3d(5).checkpointing
+
+
+@pytest.mark.parametrize("priors", ["none", "gfe", "afe"])
+def test_single_encoder_ablation_of_table_four(priors, monkeypatch):
+    import mer_bench.methods.mpfnet as mpfnet
+    stages = []
+    monkeypatch.setattr(mpfnet, "triplet_train", lambda *a, **k: stages.append("triplet"))
+    monkeypatch.setattr(mpfnet.MPFNet, "_pretrain_afe", lambda *a, **k: stages.append("afe"))
+    method = build_method("mpfnet-p", "smoke", single_encoder=True, priors=priors)
+    train, test, _ = tiny_data(method.input_specs)
+    method.fit(train, RunContext(seed=0))
+    assert len(method.encoders) == 1 and method.val_subjects == []
+    assert stages == {"none": [], "gfe": ["triplet"], "afe": ["afe"]}[priors]
+    assert method.predict(test).labels.shape == (len(test),)
+    with pytest.raises(MerBenchError, match="one prior or none"):
+        build_method("mpfnet-p", "smoke", single_encoder=True, priors="both")

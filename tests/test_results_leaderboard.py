@@ -93,3 +93,37 @@ def test_ablation_rows_name_their_config(tmp_path, shared_cache):
                    method_overrides={"C": 0.5}))
     text = build(tmp_path, tmp_path / "board.md").read_text()
     assert "| flow-svm (C=0.5) | smoke" in text
+
+
+def test_presets_name_their_departures_from_the_recipe():
+    from mer_bench.methods import get_method_class
+    from mer_bench.report.leaderboard import preset_label
+    mpfnet = get_method_class("mpfnet-p").Config
+    departures = mpfnet.recipe_departures("fast")
+    assert departures["afe_lr"] == {"paper": 0.001, "fast": 0.01}
+    assert "width" in departures
+    assert not {"size", "triplet_epochs", "afe_batch", "checkpointing"} & departures.keys()
+    assert mpfnet.recipe_departures("paper") == {}
+    mcnet = {"method": {"name": "mcnet", "preset": "fast"}}
+    assert preset_label(mcnet) == "fast (recipe: width=32)"
+    stored = {"method": {"name": "mcnet", "preset": "fast", "recipe_departures": {}}}
+    assert preset_label(stored) == "fast"
+
+
+def test_leaderboard_build_writes_and_links_the_plots(result_dir, tmp_path):
+    board = build(result_dir, tmp_path / "LEADERBOARD.md", plots=True)
+    text = board.read_text()
+    figures = sorted((tmp_path / "plots").glob("*.png"))
+    names = {p.name for p in figures}
+    assert any(n.startswith("uf1-vs-throughput__") for n in names)
+    assert sum(n.startswith("confusion__") for n in names) == len(list(result_dir.glob("*.json")))
+    for name in names:
+        assert f"plots/{name}" in text
+        assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_command_draws_one_result(result_dir, tmp_path, capsys):
+    from mer_bench.cli import main
+    source = next(result_dir.glob("*.json"))
+    assert main(["plot", str(source), "--output", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 1000

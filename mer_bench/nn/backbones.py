@@ -20,10 +20,12 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from torchvision.models import resnet as resnet2d
 from torchvision.models.video import resnet as resnet3d
 
@@ -219,6 +221,23 @@ class CAInception3d(nn.Module):
         return self.attention(torch.cat([branch(x) for branch in self.branches], dim=1))
 
 
+@contextmanager
+def running_stats_kept(module: nn.Module):
+    """Restore every batch-norm running mean, variance and count in ``module`` on exit."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and m.track_running_stats]
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
+             for m in norms]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (mean, var, count) in zip(norms, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
+
+
 class CAI3D(nn.Module):
     """MPFNet's CA-I3D encoder: (N, C, T, H, W) -> (N, embed_dim).
 
@@ -229,7 +248,8 @@ class CAI3D(nn.Module):
     ``grid`` x ``grid``) precedes the linear layer, because a linear layer over the whole
     480 x 10 x 32 x 32 map at 128 px would need 2.5 G weights. ``width`` scales every
     channel count (1.0 = the paper's network). ``feature_map`` returns the map before
-    the pooling (N, C', T, H/4, W/4)."""
+    the pooling (N, C', T, H/4, W/4). Setting ``checkpointing`` recomputes the two
+    CA-Inception blocks in the backward pass instead of keeping their activations."""
 
     def __init__(self, in_channels: int = 5, embed_dim: int = 512, width: float = 1.0,
                  grid: int = 4):
@@ -244,9 +264,20 @@ class CAI3D(nn.Module):
         self.head = nn.Sequential(nn.AdaptiveAvgPool3d((1, grid, grid)), nn.Flatten(),
                                   nn.Linear(self.map_channels * grid * grid, embed_dim))
         self.out_features = embed_dim
+        self.checkpointing = False
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mixed_3c(self.pool(self.mixed_3b(self.pool(self.stem(x)))))
+        x = self._block(self.mixed_3b, self.pool(self.stem(x)))
+        return self._block(self.mixed_3c, self.pool(x))
+
+    def _block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``block(x)``; with ``checkpointing`` while training, its activations are not
+        kept but recomputed in the backward pass (batch-norm running statistics are
+        restored around the recomputation, so they are updated once, as without)."""
+        if not (self.checkpointing and self.training and torch.is_grad_enabled()):
+            return block(x)
+        return checkpoint(block, x, use_reentrant=False,
+                          context_fn=lambda: (nullcontext(), running_stats_kept(block)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.feature_map(x))

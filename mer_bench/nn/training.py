@@ -3,6 +3,7 @@ and input standardization. One place, reused by protonet, MCNet and MPFNet."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,38 @@ from torch import nn
 from mer_bench.nn.episodes import feasible_episode, sample_episode
 from mer_bench.nn.progress import stage
 from mer_bench.nn.prototypes import cosine_logits, mean_prototypes
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a step is executed, not what it computes: ``micro_batch`` splits each batch
+    into parts of at most that many samples whose gradients are accumulated (None or 0:
+    one part); ``amp`` runs the forward pass under bf16 autocast on CUDA (ignored on CPU).
+
+    Batch normalization sees each part on its own: a part is normalized with its own
+    statistics and the running statistics are updated once per part, as in data-parallel
+    training without synchronized batch norm; parts are kept balanced and of at least
+    two samples. Everything else is the full batch's gradient (parts are weighted by
+    their share of the batch)."""
+
+    micro_batch: int | None = None
+    amp: bool = False
+
+
+def accumulated_backward(loss_of: Callable[[np.ndarray], torch.Tensor], index: np.ndarray,
+                         execution: Execution, device: str) -> float:
+    """Backward of the batch loss over ``index`` in parts (``Execution``): ``loss_of``
+    returns the mean loss over the samples it is given. Returns the batch's mean loss."""
+    parts = 1 if not execution.micro_batch else int(np.ceil(len(index) / execution.micro_batch))
+    parts = max(1, min(parts, len(index) // 2))
+    total = 0.0
+    for part in np.array_split(index, parts):
+        with torch.autocast("cuda", dtype=torch.bfloat16,
+                            enabled=execution.amp and device.startswith("cuda")):
+            loss = loss_of(part) * (len(part) / len(index))
+        loss.backward()
+        total += float(loss.detach())
+    return total
 
 
 @dataclass(frozen=True)
@@ -33,8 +66,8 @@ class EpisodicSchedule:
 
 
 def episodic_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray,
-                   schedule: EpisodicSchedule, rng: np.random.Generator, device: str
-                   ) -> list[float]:
+                   schedule: EpisodicSchedule, rng: np.random.Generator, device: str,
+                   execution: Execution = Execution()) -> list[float]:
     """Meta-train ``encoder`` (maps (b, C, H, W) -> (b, d)) on episodes drawn from
     (x, labels): cosine similarity to mean prototypes, softmax cross-entropy.
 
@@ -49,22 +82,31 @@ def episodic_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray,
     xt = torch.from_numpy(x)
     losses = []
     encoder.train()
+    episode_labels = torch.arange(n_way, device=device)
+    per_task = n_way * (k + q)
+    tasks_per_part = Execution(max(1, execution.micro_batch // per_task)
+                               if execution.micro_batch else None, execution.amp)
+
+    def task_losses(episodes: list) -> Callable[[np.ndarray], torch.Tensor]:
+        def loss_of(part: np.ndarray) -> torch.Tensor:
+            total = 0.0
+            for t in part:
+                ep = episodes[t]
+                emb = encoder(xt[np.concatenate([ep.support, ep.query])].to(device))
+                support, query = emb[: len(ep.support)], emb[len(ep.support):]
+                protos, _ = mean_prototypes(support, episode_labels.repeat_interleave(k))
+                logits = cosine_logits(query.float(), protos.float(), schedule.scale)
+                total = total + F.cross_entropy(logits, episode_labels.repeat_interleave(q))
+            return total / len(part)
+        return loss_of
+
     for _ in stage(schedule.steps, "meta-training steps"):
         optimizer.zero_grad()
-        loss = 0.0
-        for _ in range(schedule.tasks_per_batch):
-            ep = sample_episode(labels, n_way, k, q, rng)
-            batch = xt[np.concatenate([ep.support, ep.query])].to(device)
-            emb = encoder(batch)
-            support, query = emb[: len(ep.support)], emb[len(ep.support):]
-            episode_labels = torch.arange(n_way, device=device)
-            protos, _ = mean_prototypes(support, episode_labels.repeat_interleave(k))
-            logits = cosine_logits(query, protos, schedule.scale)
-            loss = loss + F.cross_entropy(logits, episode_labels.repeat_interleave(q))
-        loss = loss / schedule.tasks_per_batch
-        loss.backward()
+        episodes = [sample_episode(labels, n_way, k, q, rng) for _ in range(schedule.tasks_per_batch)]
+        losses.append(accumulated_backward(task_losses(episodes),
+                                           np.arange(schedule.tasks_per_batch), tasks_per_part,
+                                           device))
         optimizer.step()
-        losses.append(float(loss.detach()))
     encoder.eval()
     return losses
 
@@ -122,7 +164,8 @@ class SupervisedSchedule:
 
 def supervised_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, n_classes: int,
                      schedule: SupervisedSchedule, rng: np.random.Generator, device: str,
-                     params: list | None = None) -> list[float]:
+                     params: list | None = None, execution: Execution = Execution()
+                     ) -> list[float]:
     """Pre-train ``encoder`` (with ``out_features``) as a classifier of (x, labels);
     the head is discarded afterwards. ``params``: the encoder parameters to update
     (default all). Returns the mean loss per epoch."""
@@ -139,10 +182,11 @@ def supervised_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, n_cl
         total = 0.0
         for batch in minibatches(len(x), schedule.batch_size, rng):
             optimizer.zero_grad()
-            loss = F.cross_entropy(head(encoder(xt[batch].to(device))), yt[batch].to(device))
-            loss.backward()
+            loss = accumulated_backward(
+                lambda part: F.cross_entropy(head(encoder(xt[part].to(device))).float(),
+                                             yt[part].to(device)), batch, execution, device)
             optimizer.step()
-            total += float(loss.detach()) * len(batch)
+            total += loss * len(batch)
         if scheduler:
             scheduler.step()
         losses.append(total / len(x))
@@ -186,7 +230,8 @@ def sample_triplets(anchors: np.ndarray, labels: np.ndarray, by_class: dict,
 
 
 def triplet_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, schedule: TripletSchedule,
-                  rng: np.random.Generator, device: str) -> list[float]:
+                  rng: np.random.Generator, device: str, execution: Execution = Execution()
+                  ) -> list[float]:
     """Train ``encoder`` as a triplet network (one set of weights for anchor, positive and
     negative) on L2-normalized embeddings. Returns the mean loss per epoch."""
     optimizer = torch.optim.SGD(encoder.parameters(), lr=schedule.lr, momentum=schedule.momentum,
@@ -203,13 +248,18 @@ def triplet_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray, schedul
             if not len(anchors):
                 continue
             optimizer.zero_grad()
-            emb = F.normalize(encoder(xt[np.concatenate([anchors, positives, negatives])].to(device)),
-                              dim=1)
-            a, p, n = emb.split(len(anchors))
-            loss = triplet_loss(a, p, n, schedule.margin)
-            loss.backward()
+
+            def loss_of(part: np.ndarray) -> torch.Tensor:
+                clips = np.concatenate([anchors[part], positives[part], negatives[part]])
+                emb = F.normalize(encoder(xt[clips].to(device)).float(), dim=1)
+                return triplet_loss(*emb.split(len(part)), schedule.margin)
+
+            loss = accumulated_backward(loss_of, np.arange(len(anchors)),
+                                        Execution(max(1, execution.micro_batch // 3)
+                                                  if execution.micro_batch else None,
+                                                  execution.amp), device)
             optimizer.step()
-            total += float(loss.detach()) * len(anchors)
+            total += loss * len(anchors)
         losses.append(total / len(x))
     encoder.eval()
     return losses

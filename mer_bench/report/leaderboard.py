@@ -112,8 +112,30 @@ def variant(result: dict) -> str:
     except MerBenchError:
         return "unknown preset"
     config = result["method"]["config"]
-    return ", ".join(f"{k}={config[k] if not isinstance(config[k], list) else '+'.join(map(str, config[k]))}"
-                     for k in sorted(config) if k in base and config[k] != base[k])
+    return ", ".join(f"{k}={_plain(config[k])}" for k in sorted(config)
+                     if k in base and config[k] != base[k])
+
+
+def preset_label(result: dict) -> str:
+    """``fast`` or, when the preset departs from the paper's recipe beyond the budget,
+    ``fast (recipe: lr=0.001, width=16)`` (from the result; older files: the registry)."""
+    method = result["method"]
+    preset = method.get("preset", "")
+    departures = method.get("recipe_departures")
+    if departures is None:
+        from mer_bench.methods import get_method_class
+        try:
+            departures = get_method_class(method["name"]).Config.recipe_departures(preset)
+        except MerBenchError:
+            departures = {}
+    if not departures:
+        return preset
+    shown = ", ".join(f"{k}={_plain(v[preset])}" for k, v in sorted(departures.items()))
+    return f"{preset} (recipe: {shown})"
+
+
+def _plain(value: object) -> str:
+    return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def corruption_label(result: dict) -> str:
@@ -147,7 +169,7 @@ def row(path: Path, result: dict, root: Path) -> list:
     changes = variant(result)
     where = cell(shown) + ("" if result.get("_status", VERIFIED) == VERIFIED
                            else " (unverified against data)")
-    return [cell(f"{name} ({changes})" if changes else name), cell(result["method"].get("preset", "")),
+    return [cell(f"{name} ({changes})" if changes else name), cell(preset_label(result)),
             _interval(m, "uf1"), _interval(m, "uar"), f"{m['accuracy']:.3f}",
             cell(",".join(map(str, result["seeds"]))), _number(t.get("fit_seconds"), ".2f"),
             _number(t.get("predict_samples_per_s"), ".0f"), _number(t.get("params"), ","),
@@ -185,7 +207,7 @@ def reported_rows(entries: list, reproduced: list[tuple[Path, dict]]) -> list[li
     return rows
 
 
-def render(results: list[tuple[Path, dict]], root: Path) -> str:
+def render(results: list[tuple[Path, dict]], root: Path, plots: bool = False) -> str:
     """Markdown: a section for real data and one for synthetic data, a table per
     (protocol, dataset, scheme, corruption), rows sorted by UF1 descending, each compared
     with the best row by a paired bootstrap; the papers' reported numbers sit in the
@@ -218,6 +240,8 @@ def render(results: list[tuple[Path, dict]], root: Path) -> str:
                     continue
                 lines += _table(key, items, root, [] if synthetic else
                                 [e for e in reported if (*e.key, "paper", "") == key], headers)
+                if plots and items:
+                    lines += _plots(key, items, root)
     return "\n".join(lines)
 
 
@@ -234,9 +258,31 @@ def _table(key: tuple, items: list[tuple[Path, dict]], root: Path, reported: lis
     return [title, "", f"Classes: {classes}", "", tabulate(rows, headers, tablefmt="github"), ""]
 
 
-def build(results_dir: Path, output: Path, skip_invalid: bool = False) -> Path:
-    """Verify every result under ``results_dir`` and write the markdown to ``output``."""
+def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
+    """Write the table's UF1-vs-throughput figure and each row's confusion matrix under
+    ``root/plots``; the markdown lines that show and link them."""
+    from mer_bench.report.plots import PLOTS_DIR, confusion_plot, slug, throughput_plot
+    folder = root / PLOTS_DIR
+    title = " · ".join(k for k in key if k)
+    figure = throughput_plot([(f"{r['method']['name']} {variant(r)}".strip(), r) for _, r in items],
+                             title, folder / f"uf1-vs-throughput__{slug(title)}.png")
+    links = []
+    for _, result in items:
+        path = confusion_plot(result, folder / f"confusion__{slug(result['run_id'])}.png")
+        links.append(f"[{cell(result['method']['name'])}]({PLOTS_DIR}/{path.name})")
+    return [f"![UF1 against inference throughput]({PLOTS_DIR}/{figure.name})", "",
+            "Confusion matrices (row-normalized): " + " · ".join(links), ""]
+
+
+def build(results_dir: Path, output: Path, skip_invalid: bool = False,
+          plots: bool = False) -> Path:
+    """Verify every result under ``results_dir`` and write the markdown to ``output``;
+    with ``plots``, also the figures under ``plots/`` beside it, shown in the markdown."""
     results = collect(results_dir, skip_invalid)
     output = Path(output)
-    atomic_write_bytes(output, render(results, output.parent).encode())
+    if plots:
+        from mer_bench.report.plots import PLOTS_DIR
+        for stale in (output.parent / PLOTS_DIR).glob("*__*.png"):
+            stale.unlink()
+    atomic_write_bytes(output, render(results, output.parent, plots).encode())
     return output

@@ -1,0 +1,94 @@
+"""Figures beside the leaderboard: UF1 against inference throughput per table, and a
+confusion matrix per result (matplotlib, written as PNG; no screen needed)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+PLOTS_DIR = "plots"
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of ``text`` (letters, digits, ``.-_``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120]
+
+
+def confusion_counts(result: dict) -> np.ndarray:
+    """int (C, C) pooled confusion matrix, rows = true class, columns = predicted."""
+    n = len(result["label_scheme"]["classes"])
+    counts = np.zeros((n, n), dtype=np.int64)
+    for p in result["predictions"]:
+        counts[p["y_true"], p["y_pred"]] += 1
+    return counts
+
+
+def confusion_plot(result: dict, path: Path) -> Path:
+    """Row-normalized confusion matrix of ``result`` with class names and counts."""
+    plt = _pyplot()
+    classes = result["label_scheme"]["classes"]
+    counts = confusion_counts(result)
+    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    size = 1.2 + 0.75 * len(classes)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{rates[i, j]:.2f}\n({counts[i, j]})", ha="center", va="center",
+                    fontsize=8, color="white" if rates[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    m = result["metrics"]
+    synthetic = " · synthetic" if result.get("synthetic") else ""
+    ax.set_title(f"{result['method']['name']} ({result['method'].get('preset', '')}) · "
+                 f"{result['protocol']['name']} · {result.get('dataset', '')}{synthetic}\n"
+                 f"UF1 {m['uf1']:.3f} · UAR {m['uar']:.3f} · accuracy {m['accuracy']:.3f}",
+                 fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    return _save(fig, path)
+
+
+def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Path:
+    """UF1 (with its interval) against inference samples/s (log scale), one point per
+    (label, result); results without a throughput are left out."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, result in items:
+        rate = result["timing"].get("predict_samples_per_s")
+        if not rate:
+            continue
+        m = result["metrics"]
+        low, high = m["ci"]["uf1"]
+        ax.errorbar([rate], [m["uf1"]], yerr=[[m["uf1"] - low], [high - m["uf1"]]], fmt="o",
+                    capsize=3)
+        ax.annotate(label, (rate, m["uf1"]), textcoords="offset points", xytext=(6, 4),
+                    fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"inference throughput, samples/s (log; {_devices(items)})")
+    ax.set_ylabel("UF1 (95 % interval)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, path)
+
+
+def _devices(items: list[tuple[str, dict]]) -> str:
+    return ", ".join(sorted({r["timing"].get("device", "?") for _, r in items})) or "?"
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
