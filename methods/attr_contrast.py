@@ -66,9 +66,8 @@ from mer_bench.features import FrameSequence, OnsetApexSequence
 from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support
 from mer_bench.nn.backbones import VIDEO_DEPTHS, VideoResNet3d
 from mer_bench.nn.contrastive import cross_modal_contrastive_loss
-from mer_bench.nn.progress import stage
 from mer_bench.nn.text import DEFAULT_TEXT_ENCODER, embed_sentences
-from mer_bench.nn.training import ChannelStandardizer, minibatches
+from mer_bench.nn.training import ChannelStandardizer, minibatch_epochs
 from mer_bench.report.reported import ReportedResult
 from mer_bench.seeding import seed_everything
 
@@ -177,18 +176,14 @@ class AttrContrast(Method):
                                        None if text is None else text.shape[1]).to(ctx.device)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         labels = torch.tensor(train.labels)
-        self.losses = []
+
+        def loss_of(idx: np.ndarray) -> torch.Tensor:
+            batch = [t[idx].to(ctx.device) for t in (rgb, flow, labels)]
+            return self.loss(*batch, None if text is None else text[idx].to(ctx.device))
+
         self.model.train()
-        for _ in stage(cfg.epochs, "epochs"):
-            total = 0.0
-            for idx in minibatches(len(train), cfg.batch_size, rng):
-                batch = [t[idx].to(ctx.device) for t in (rgb, flow, labels)]
-                loss = self.loss(*batch, None if text is None else text[idx].to(ctx.device))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(idx)
-            self.losses.append(total / len(train))
+        self.losses = minibatch_epochs(loss_of, len(train), cfg.epochs, cfg.batch_size,
+                                       optimizer, rng, "epochs")
         self.model.eval()
 
     def loss(self, rgb: torch.Tensor, flow: torch.Tensor, labels: torch.Tensor,

@@ -79,8 +79,7 @@ from mer_bench.nn.generative import (
     train_autoencoder,
 )
 from mer_bench.nn.position import position_loss
-from mer_bench.nn.progress import stage
-from mer_bench.nn.training import minibatches
+from mer_bench.nn.training import minibatch_epochs
 from mer_bench.report.reported import ReportedResult
 from mer_bench.seeding import seed_everything, stable_int
 
@@ -229,25 +228,21 @@ class MA2MI(Method):
         generator = torch.Generator().manual_seed(ctx.seed)
         frames = torch.from_numpy(pairs)
         independent = cfg.position_encoder and cfg.position_loss
-        losses = []
+
+        def loss_of(idx: np.ndarray) -> torch.Tensor:
+            onset, later = (frames[idx, k].to(ctx.device) for k in (0, 1))
+            condition = miac.condition(onset, later, detach_position=independent)
+            z = targets[idx].to(ctx.device)
+            loss = F.l1_loss(dit(z[:, 0], condition), z[:, 1])
+            if independent:
+                theta = random_affine(len(idx), 15.0, 0.1, False, generator, ctx.device)
+                loss = loss + position_loss(miac.position_maps, onset, theta)[0]
+            return loss
+
         miac.train()
         dit.train()
-        for _ in stage(cfg.pretrain_epochs, "pre-training epochs"):
-            total = 0.0
-            for idx in minibatches(len(pairs), cfg.pretrain_batch, rng):
-                onset, later = (frames[idx, k].to(ctx.device) for k in (0, 1))
-                condition = miac.condition(onset, later, detach_position=independent)
-                z = targets[idx].to(ctx.device)
-                loss = F.l1_loss(dit(z[:, 0], condition), z[:, 1])
-                if independent:
-                    theta = random_affine(len(idx), 15.0, 0.1, False, generator, ctx.device)
-                    loss = loss + position_loss(miac.position_maps, onset, theta)[0]
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(idx)
-            decay.step()
-            losses.append(total / len(pairs))
+        losses = minibatch_epochs(loss_of, len(pairs), cfg.pretrain_epochs, cfg.pretrain_batch,
+                                  optimizer, rng, "pre-training epochs", decay.step)
         return {"miacnet": _cpu_state(miac), "losses": torch.tensor(losses)}
 
     def _reconstruction_targets(self, pairs: np.ndarray, rng: np.random.Generator,
@@ -316,21 +311,16 @@ class MA2MI(Method):
                                       weight_decay=weight_decay)
         generator = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
         x, y = torch.from_numpy(frames), torch.tensor(labels)
-        losses = []
+
+        def loss_of(idx: np.ndarray) -> torch.Tensor:
+            onset, apex = (x[idx, k].to(device) for k in (0, 1))
+            if augment:
+                theta = random_affine(len(idx), 10.0, 0.1, True, generator, device)
+                onset, apex = apply_affine(onset, theta), apply_affine(apex, theta)
+            return F.cross_entropy(head(miac.condition(onset, apex)), y[idx].to(device))
+
         miac.train()
-        for _ in stage(epochs, "epochs"):
-            total = 0.0
-            for idx in minibatches(len(x), batch_size, rng):
-                onset, apex = (x[idx, k].to(device) for k in (0, 1))
-                if augment:
-                    theta = random_affine(len(idx), 10.0, 0.1, True, generator, device)
-                    onset, apex = apply_affine(onset, theta), apply_affine(apex, theta)
-                loss = F.cross_entropy(head(miac.condition(onset, apex)), y[idx].to(device))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(idx)
-            losses.append(total / len(x))
+        losses = minibatch_epochs(loss_of, len(x), epochs, batch_size, optimizer, rng, "epochs")
         miac.eval()
         return losses
 

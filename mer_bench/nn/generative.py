@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mer_bench.nn.progress import stage
-from mer_bench.nn.training import minibatches
+from mer_bench.nn.training import minibatch_epochs
 
 
 def latent_autoencoder(channels: tuple[int, ...], latent_channels: int = 4):
@@ -41,20 +40,16 @@ def train_autoencoder(autoencoder: nn.Module, images: np.ndarray, epochs: int, b
     """Fit ``autoencoder`` to float32 (n, 3, H, W) images in [0, 1]; mean loss per epoch."""
     optimizer = torch.optim.AdamW(autoencoder.parameters(), lr=lr)
     data = torch.from_numpy(images)
-    losses = []
+
+    def loss_of(idx: np.ndarray) -> torch.Tensor:
+        x = data[idx].to(device) * 2 - 1
+        posterior = autoencoder.encode(x).latent_dist
+        recon = autoencoder.decode(posterior.sample()).sample
+        return F.l1_loss(recon, x) + kl_weight * posterior.kl().mean()
+
     autoencoder.train()
-    for _ in stage(epochs, "autoencoder epochs"):
-        total = 0.0
-        for idx in minibatches(len(data), batch_size, rng):
-            x = data[idx].to(device) * 2 - 1
-            posterior = autoencoder.encode(x).latent_dist
-            recon = autoencoder.decode(posterior.sample()).sample
-            loss = F.l1_loss(recon, x) + kl_weight * posterior.kl().mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(data))
+    losses = minibatch_epochs(loss_of, len(data), epochs, batch_size, optimizer, rng,
+                              "autoencoder epochs")
     autoencoder.eval()
     return losses
 

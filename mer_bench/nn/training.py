@@ -147,6 +147,28 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator):
             yield batch
 
 
+def minibatch_epochs(loss_of: Callable[[np.ndarray], torch.Tensor], n: int, epochs: int,
+                     batch_size: int, optimizer: torch.optim.Optimizer, rng: np.random.Generator,
+                     label: str, after_epoch: Callable[[], None] | None = None) -> list[float]:
+    """``epochs`` passes over ``n`` samples in shuffled mini-batches (``minibatches``):
+    the loss ``loss_of(index)`` of each batch is back-propagated and ``optimizer`` steps;
+    ``after_epoch`` (e.g. a learning-rate schedule) runs after every epoch. Returns the
+    mean loss per epoch."""
+    losses = []
+    for _ in stage(epochs, label):
+        total = 0.0
+        for idx in minibatches(n, batch_size, rng):
+            loss = loss_of(idx)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        if after_epoch is not None:
+            after_epoch()
+        losses.append(total / n)
+    return losses
+
+
 @dataclass(frozen=True)
 class SupervisedSchedule:
     """Mini-batch SGD with momentum and cross-entropy through a temporary linear head;

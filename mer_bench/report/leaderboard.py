@@ -264,8 +264,9 @@ def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
     from mer_bench.report.plots import PLOTS_DIR, confusion_plot, slug, throughput_plot
     folder = root / PLOTS_DIR
     title = " · ".join(k for k in key if k)
+    shown = title + (" · synthetic data" if items[0][1]["synthetic"] else "")
     figure = throughput_plot([(f"{r['method']['name']} {variant(r)}".strip(), r) for _, r in items],
-                             title, folder / f"uf1-vs-throughput__{slug(title)}.png")
+                             shown, folder / f"uf1-vs-throughput__{slug(title)}.png")
     links = []
     for _, result in items:
         path = confusion_plot(result, folder / f"confusion__{slug(result['run_id'])}.png")
