@@ -64,7 +64,6 @@ from mer_bench.data.facs import au_sentence
 from mer_bench.errors import MerBenchError
 from mer_bench.features import FrameSequence, OnsetApexSequence
 from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support
-from mer_bench.nn.backbones import VIDEO_DEPTHS, VideoResNet3d
 from mer_bench.nn.contrastive import cross_modal_contrastive_loss
 from mer_bench.nn.text import DEFAULT_TEXT_ENCODER, embed_sentences
 from mer_bench.nn.training import ChannelStandardizer, minibatch_epochs
@@ -102,6 +101,7 @@ class AttrContrastConfig(MethodConfig):
               "batch_size": (2, None), "lr": (0.0, None)}
 
     def __post_init__(self):
+        from mer_bench.nn.resnets import VIDEO_DEPTHS
         if self.depth not in VIDEO_DEPTHS:
             raise MerBenchError(f"attr-contrast: depth={self.depth}; choose from "
                                 f"{', '.join(map(str, VIDEO_DEPTHS))}")
@@ -116,6 +116,7 @@ class AttrContrastModel(nn.Module):
     def __init__(self, n_classes: int, depth: int, width: int, code_dim: int,
                  text_dim: int | None):
         super().__init__()
+        from mer_bench.nn.resnets import VideoResNet3d
         self.rgb = VideoResNet3d(depth, 3, code_dim, width, temporal_stride=2)
         self.flow = VideoResNet3d(depth, 2, code_dim, width, temporal_stride=2)
         self.video_head = nn.Linear(2 * code_dim, n_classes)

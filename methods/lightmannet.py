@@ -71,7 +71,6 @@ from torch.func import functional_call
 
 from mer_bench.features import FrameSequence
 from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support
-from mer_bench.nn.backbones import ResNet18
 from mer_bench.nn.meta import (
     MetaAuxSchedule,
     adapt,
@@ -144,6 +143,7 @@ class ResNet18Frames(nn.Module):
 
     def __init__(self):
         super().__init__()
+        from mer_bench.nn.resnets import ResNet18
         self.net, self.out_channels = ResNet18(3, 64), 512
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

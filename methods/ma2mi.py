@@ -71,7 +71,6 @@ from mer_bench.errors import MerBenchError
 from mer_bench.features import FramePairs, FrameSequence
 from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support
 from mer_bench.nn.augment import apply_affine, random_affine
-from mer_bench.nn.backbones import ResNet18
 from mer_bench.nn.generative import (
     ConditionalDiT,
     encode_latents,
@@ -149,6 +148,7 @@ class MIACNet(nn.Module):
 
     def __init__(self, width: int, position_encoder: bool = True):
         super().__init__()
+        from mer_bench.nn.resnets import ResNet18
         self.action = ResNet18(3, width)
         self.position = ResNet18(3, width) if position_encoder else None
         self.cond_dim = self.action.out_features

@@ -18,8 +18,8 @@ from mer_bench.data.schemes import get_scheme
 from mer_bench.errors import MerBenchError
 from mer_bench.methods import attr_contrast, build_method
 from mer_bench.nn import text
-from mer_bench.nn.backbones import VideoResNet3d
 from mer_bench.nn.contrastive import cross_modal_contrastive_loss
+from mer_bench.nn.resnets import VideoResNet3d
 
 
 @pytest.mark.parametrize("cell, sentence", [

@@ -9,9 +9,10 @@ from mer_bench.checks import tiny_data
 from mer_bench.context import RunContext
 from mer_bench.methods import build_method
 from mer_bench.methods.mcnet import MCNet
-from mer_bench.nn.backbones import ResNet18, build_backbone
+from mer_bench.nn.backbones import build_backbone
 from mer_bench.nn.fusion import GAMMAS, choose_gamma, split_validation_subjects
 from mer_bench.nn.prototypes import PrototypeClassifier, meta_cluster_prototypes
+from mer_bench.nn.resnets import ResNet18
 from mer_bench.runner import AuxiliaryLoader
 
 
