@@ -8,7 +8,8 @@ keeps for the backward pass (``saved_tensors_hooks``, each storage once), plain 
 the CA-Inception blocks checkpointed; bf16 autocast halves what it keeps (estimated, as
 the CPU run is fp32). Per stage it multiplies by the clips one backward pass holds: the
 whole batch (paper batches: triplet 128 x 3 clips, AFE 128, meta 4 episodes x 5-way x
-(5 + 5)), or one ``micro_batch`` part. Parameters, gradients and SGD momentum add
+(5 + 5)), or one ``micro_batch`` part (whole triplets, whole episodes: a meta-step part
+is at least one 50-clip episode). Parameters, gradients and SGD momentum add
 3 x the weights (printed). GPU peaks are measured by ``benchmarks/gpu_smoke.py``.
 """
 
@@ -21,7 +22,10 @@ import torch
 from mer_bench.nn.backbones import CAI3D
 
 GIB = 2 ** 30
-STAGES = {"GFE triplet batch": 3 * 128, "AFE batch": 128, "meta step (4 x 5-way 5+5)": 200}
+STAGES = {"GFE triplet batch": (3 * 128, 3), "AFE batch": (128, 1),
+          "meta step (4 x 5-way 5+5)": (200, 50)}
+"""Stage -> (clips per paper batch, clips per indivisible unit: a triplet, a clip, an
+episode, whose prototypes need all its clips at once)."""
 
 
 def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -61,8 +65,8 @@ def main() -> None:
     print(f"| stage | clips per batch | plain fp32 | checkpointed + bf16 | "
           f"+ micro-batch {args.micro_batch} |")
     print("|---|---|---|---|---|")
-    for stage, clips in STAGES.items():
-        held = min(clips, args.micro_batch)
+    for stage, (clips, unit) in STAGES.items():
+        held = min(clips, unit * max(1, args.micro_batch // unit))
         print(f"| {stage} | {clips} | {per_clip['plain'] * clips / GIB:.1f} GiB | "
               f"{per_clip['checkpointed'] / 2 * clips / GIB:.1f} GiB | "
               f"{per_clip['checkpointed'] / 2 * held / GIB:.1f} GiB |")

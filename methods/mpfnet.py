@@ -76,9 +76,11 @@ Deviations, and why:
   synchronized batch norm does: core ``Execution``), recomputes the two CA-Inception
   blocks in the backward pass (``checkpointing``) and runs forward passes under bf16
   autocast on CUDA (``amp``). ``-S amp=false``, ``-S checkpointing=false`` and ``-S
-  micro_batch=0`` (each batch at once) switch them off. With all three, a stage holds
-  about 3.3 GiB of activations (checkpointed 0.205 GiB per clip, halved by bf16, x 32):
-  ``benchmarks/mpfnet_memory.py`` prints these figures. They are execution
+  micro_batch=0`` (each batch at once) switch them off. With all three, the triplet and
+  AFE stages hold about 3.1-3.3 GiB of activations (checkpointed 0.205 GiB per clip,
+  halved by bf16, x 30-32 clips) and a meta step 5.1 GiB (a part is at least one whole
+  50-clip episode, whose prototypes need all its clips): ``benchmarks/mpfnet_memory.py``
+  prints these figures. They are execution
   settings: the mathematics is the same (within bf16 rounding for ``amp``).
 - Presets ``fast`` (flow at 64 px area-resized to 24 px inputs, 6 frames, CA-I3D at 1/8
   width, 2-3 epochs per stage) and ``smoke`` exist for CPUs: they keep the mechanism,

@@ -64,15 +64,26 @@ def test_dit_prediction_depends_on_the_condition_vector():
     assert (dit(latent, a) - dit(latent, b)).abs().max() > 1e-3
 
 
-def test_condition_vector_depends_on_where_the_action_happens():
+def test_condition_vector_weights_action_by_position_and_detaches_it_on_request():
     torch.manual_seed(0)
     net = MIACNet(width=4).eval()
-    onset = torch.rand(1, 3, 64, 64)
+    onset = torch.rand(2, 3, 64, 64)
     later = onset.clone()
     later[..., :16, :16] += 0.2
-    assert net.condition(onset, later).shape == (1, 32)
+    action = net.action.feature_maps((later - onset) * 2)
+    position = net.position_maps(onset)
+    condition = net.condition(onset, later)
+    assert condition.shape == (2, 32)
+    assert torch.allclose(condition, (action * (1 + position)).mean((2, 3)), atol=1e-6)
+    assert (condition - action.mean((2, 3))).abs().max() > 1e-4   # E_p contributes
+    for detach, position_learns in ((True, False), (False, True)):
+        net.zero_grad()
+        net.condition(onset, later, detach_position=detach).sum().backward()
+        assert (net.position.conv1.weight.grad is not None) == position_learns
+        assert net.action.conv1.weight.grad is not None
     without_position = MIACNet(width=4, position_encoder=False).eval()
-    assert without_position.condition(onset, later).shape == (1, 32)
+    assert torch.allclose(without_position.condition(onset, later),
+                          without_position.action.feature_maps((later - onset) * 2).mean((2, 3)))
 
 
 @pytest.fixture(scope="module")

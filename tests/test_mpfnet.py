@@ -254,6 +254,9 @@ def test_micro_batches_keep_the_paper_batch_and_can_be_switched_off():
     calls.clear()
     accumulated_backward(loss_of, index, Execution(micro_batch=0), "cpu")
     assert calls == [128]
+    calls.clear()                                        # four episodes, one per part
+    accumulated_backward(loss_of, np.arange(4), Execution(micro_batch=1), "cpu", min_part=1)
+    assert calls == [1, 1, 1, 1]
     paper = build_method("mpfnet-c", "paper")
     assert (paper.config.micro_batch, paper.config.checkpointing, paper.config.amp) == (32, True, True)
     off = build_method("mpfnet-c", "paper", amp=False, checkpointing=False, micro_batch=0)

@@ -165,8 +165,6 @@ class OnsetApexSequence(FeatureSpec):
         return out if size == self.size else resize_channels(out, self.size, self.channels)
 
 
-
-
 SPANS = ("apex", "offset")
 """How far a frame sequence runs from the onset: to the apex, or through the whole clip
 to the offset."""

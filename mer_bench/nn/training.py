@@ -33,11 +33,12 @@ class Execution:
 
 
 def accumulated_backward(loss_of: Callable[[np.ndarray], torch.Tensor], index: np.ndarray,
-                         execution: Execution, device: str) -> float:
-    """Backward of the batch loss over ``index`` in parts (``Execution``): ``loss_of``
-    returns the mean loss over the samples it is given. Returns the batch's mean loss."""
+                         execution: Execution, device: str, min_part: int = 2) -> float:
+    """Backward of the batch loss over ``index`` in parts (``Execution``) of at least
+    ``min_part`` items (2 for samples, for batch norm; 1 for whole episodes): ``loss_of``
+    returns the mean loss over the items it is given. Returns the batch's mean loss."""
     parts = 1 if not execution.micro_batch else int(np.ceil(len(index) / execution.micro_batch))
-    parts = max(1, min(parts, len(index) // 2))
+    parts = max(1, min(parts, len(index) // min_part))
     total = 0.0
     for part in np.array_split(index, parts):
         with torch.autocast("cuda", dtype=torch.bfloat16,
@@ -105,7 +106,7 @@ def episodic_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray,
         episodes = [sample_episode(labels, n_way, k, q, rng) for _ in range(schedule.tasks_per_batch)]
         losses.append(accumulated_backward(task_losses(episodes),
                                            np.arange(schedule.tasks_per_batch), tasks_per_part,
-                                           device))
+                                           device, min_part=1))
         optimizer.step()
     encoder.eval()
     return losses
