@@ -6,8 +6,10 @@ For each adapter: the ``paper`` config with every epoch/step count cut to 1 (not
 changed: batch sizes, input sizes, widths and the execution settings are the paper's),
 trained on synth-casme2 clips at the paper's input size, the training set repeated so
 that every paper batch is full (400 clips). Prints the peak GPU memory of ``fit``
-(``torch.cuda.max_memory_allocated``), fit seconds, and inference samples/s (batch of the
-test clips, after one warm-up pass, CUDA synchronized). Not a test: CI has no GPU.
+(``torch.cuda.max_memory_allocated``), fit seconds, and inference samples/s at the batch
+of all test clips and at batch size 1, measured as the runner does
+(``mer_bench.timing.predict_throughput``: warm-up, CUDA synchronized, median of 10);
+``--amp`` predicts under bf16 autocast. Not a test: CI has no GPU.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ import torch
 from mer_bench.checks import tiny_data
 from mer_bench.context import AuxiliaryLoader, RunContext
 from mer_bench.methods import build_method
+from mer_bench.timing import (
+    inference_precision,
+    peak_memory,
+    predict_throughput,
+    reset_peak_memory,
+    sync,
+)
 
 DEEP = ("mcnet", "mpfnet-p", "mpfnet-c", "lightmannet", "attr-contrast", "ma2mi")
 
@@ -38,42 +47,44 @@ def full_batches(train, clips: int = 400):
     return train.subset(np.tile(np.arange(len(train)), repeats)[:clips])
 
 
-def smoke(name: str, device: str) -> str:
+def smoke(name: str, device: str, amp: bool) -> str:
     method = build_method(name, "paper", **one_step_overrides(name))
     train, test, _ = tiny_data(method.input_specs)
     aux = AuxiliaryLoader({"macro": "synth-ckplus"}, method.input_specs, None, 0)
     ctx = RunContext(device=device, seed=0, auxiliary_loader=aux,
                      train_ids=frozenset(train.rows["sample_id"]))
-    torch.cuda.reset_peak_memory_stats()
+    reset_peak_memory(device)
     start = time.perf_counter()
     method.fit(full_batches(train), ctx)
-    torch.cuda.synchronize()
+    sync(device)
     fit_s = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated() / 2 ** 30
-    method.predict(test)
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    method.predict(test)
-    torch.cuda.synchronize()
-    rate = len(test) / (time.perf_counter() - start)
-    return f"| {name} | {peak:.1f} GiB | {fit_s:.1f} s | {rate:.0f} |"
+    peak = peak_memory(device) / 2 ** 30
+    precision, dtype = inference_precision(device, amp)
+    with precision:
+        one, batch = predict_throughput(method, test, None, device)
+    return (f"| {name} | {dtype} | {peak:.1f} GiB | {fit_s:.1f} s | "
+            f"{batch['samples_per_s']:.0f} (batch {batch['batch_size']}) | "
+            f"{one['samples_per_s']:.0f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--methods", default=",".join(DEEP))
+    parser.add_argument("--amp", action="store_true", help="predict under bf16 autocast")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device: this script measures GPU memory and speed")
     print(f"{torch.cuda.get_device_name()} · torch {torch.__version__}")
-    print("| method | peak memory (fit) | fit, 1 step per stage | inference samples/s |")
-    print("|---|---|---|---|")
+    print("| method | inference dtype | peak memory (fit) | fit, 1 step per stage | "
+          "inference samples/s | at batch 1 |")
+    print("|---|---|---|---|---|---|")
     for name in args.methods.split(","):
         try:
-            print(smoke(name, args.device), flush=True)
+            print(smoke(name, args.device, args.amp), flush=True)
         except torch.cuda.OutOfMemoryError as err:
-            print(f"| {name} | out of memory: {str(err).splitlines()[0][:80]} | | |", flush=True)
+            print(f"| {name} | | out of memory: {str(err).splitlines()[0][:80]} | | | |",
+                  flush=True)
         torch.cuda.empty_cache()
 
 

@@ -67,7 +67,7 @@ def _corruption(args):
 
 
 def cmd_run(args) -> int:
-    from mer_bench.report.leaderboard import build, collect, row
+    from mer_bench.report.leaderboard import collect, row, write
     from mer_bench.runner import RunOptions, run
     _apply_data_roots(args)
     params = _key_values(args.param, "--param")
@@ -77,7 +77,7 @@ def cmd_run(args) -> int:
     options = RunOptions(
         method=args.method, protocol=args.protocol, dataset=args.dataset, scheme=args.scheme,
         preset=args.preset, seeds=_seeds(args), device=args.device, jobs=args.jobs,
-        threads=args.threads,
+        threads=args.threads, amp=args.amp,
         backend=args.backend, scheduler=args.scheduler, out_dir=Path(args.out),
         cache_dir=args.cache_dir,
         resume=args.resume, fresh=args.fresh, protocol_params=params,
@@ -85,9 +85,10 @@ def cmd_run(args) -> int:
         auxiliary={"macro": args.macro_dataset}, progress=not args.quiet, strict=args.strict,
         corruption=_corruption(args))
     path = run(options)
-    board = build(Path(args.out), Path(args.out) / "LEADERBOARD.md", skip_invalid=True)
+    results = collect(Path(args.out), skip_invalid=True)
+    board = write(results, Path(args.out) / "LEADERBOARD.md")
     print(path)
-    mine = [(p, r) for p, r in collect(Path(args.out), skip_invalid=True) if p == path]
+    mine = [(p, r) for p, r in results if p == path]
     if mine and not args.quiet:
         m = mine[0][1]["metrics"]
         synthetic = " (synthetic data)" if mine[0][1]["synthetic"] else ""
@@ -107,8 +108,9 @@ def cmd_pretrain(args) -> int:
     import torch
 
     from mer_bench.context import AuxiliaryLoader, RunContext
+    from mer_bench.features.cache import default_cache_dir
     from mer_bench.methods import build_method
-    from mer_bench.runner import default_cache_dir, resolve_device
+    from mer_bench.timing import resolve_device
     _apply_data_roots(args)
     method = build_method(args.method, args.preset, **_key_values(args.set, "--set"))
     if not hasattr(method, "pretrained_state"):
@@ -262,9 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Dask scheduler for --backend dask (tcp://host:8786); default: a "
                           "local cluster of --jobs workers")
     run.add_argument("--threads", type=int, default=1,
-                     help="torch threads per fold (default 1; part of the run's identity, so "
-                          "--jobs never changes the numbers)")
+                     help="compute threads per fold: torch and BLAS (default 1; part of the "
+                          "run's identity, so --jobs never changes the numbers)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    run.add_argument("--amp", action="store_true",
+                     help="predict under bf16 autocast (torch methods; the timed and the scored "
+                          "predictions both; part of the run's identity)")
     run.add_argument("--out", default="results", help="result folder (default results/)")
     run.add_argument("--cache-dir", type=Path, help="feature cache (default ~/.cache/mer-bench)")
     resume = run.add_mutually_exclusive_group()

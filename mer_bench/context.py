@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from mer_bench.data.datasets import Dataset, load_dataset
 from mer_bench.data.samples import SampleSet
@@ -155,6 +154,7 @@ class RunContext:
         with _exclusive(path.with_suffix(".lock")):
             value = _load_artifact(path, check)
             if value is None:
+                import torch  # artefacts are torch's; a method without any never imports it
                 value = build()
                 buffer = io.BytesIO()
                 torch.save(value, buffer)
@@ -185,6 +185,7 @@ def _load_artifact(path: Path, check: Callable[[Any], None] | None) -> Any | Non
     """The verified artefact at ``path``, or None (absent, or rebuilt after a warning)."""
     if not path.exists():
         return None
+    import torch
     try:
         value = torch.load(path, map_location="cpu", weights_only=True)
         for tensor in _tensors(value):
@@ -201,6 +202,7 @@ def _load_artifact(path: Path, check: Callable[[Any], None] | None) -> Any | Non
 
 def _tensors(value: Any) -> list:
     """Every floating tensor inside nested dicts, lists and tuples."""
+    import torch
     if isinstance(value, torch.Tensor):
         return [value] if value.is_floating_point() else []
     if isinstance(value, dict):

@@ -23,6 +23,7 @@ import types
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cache
 from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
@@ -93,7 +94,7 @@ class MethodConfig:
     def validate(self, names: set[str] | None = None) -> None:
         """Raise ``MerBenchError`` for a field (of ``names``; default all) whose value does
         not have the annotated type or leaves its declared range in ``RANGES``."""
-        hints = get_type_hints(type(self))
+        hints = _type_hints(type(self))
         for f in fields(self):
             if names is not None and f.name not in names:
                 continue
@@ -114,6 +115,13 @@ class MethodConfig:
     def hash(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``get_type_hints`` of a config class (evaluated once per class: a config is
+    validated for every fold's fresh method)."""
+    return get_type_hints(cls)
 
 
 def _has_type(value: Any, hint: Any) -> bool:
@@ -155,6 +163,10 @@ class Method(ABC):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[MethodConfig]] = MethodConfig
+    uses_torch: ClassVar[bool] = True
+    """False for a method that never touches torch (a scikit-learn adapter): the runner
+    then runs it on the CPU whatever ``--device`` says, never imports torch for it, and
+    refuses ``--amp``."""
 
     def __init__(self, config: MethodConfig | None = None):
         self.config = config if config is not None else self.Config()

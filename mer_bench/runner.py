@@ -7,11 +7,12 @@ registered). Every finished task is written at once to
 ``<out>/.partial/<run-id>/`` so an interrupted run continues with ``resume=True``;
 the partial folder is removed only after the result file is written.
 
-Timing per task: fit seconds (wall clock, CUDA synchronized); inference throughput in
-samples/s as the median of ``TIMING_REPEATS`` timed ``predict`` calls on the task's
-first test fold after one warm-up call (CUDA synchronized); batch size = that fold's
-size; parameter count and parameter bytes; peak memory (CUDA: peak allocated; CPU: the
-worker process's peak resident set size); device name, thread count, dtype.
+Timing (``mer_bench.timing``), per task: fit seconds (wall clock, CUDA synchronized),
+parameter count and bytes, peak memory (CUDA: peak allocated; CPU: the worker process's
+peak resident set size), device, dtype (``float32``, or ``bfloat16-autocast`` with
+``amp``) and thread count. Inference throughput is measured on the first task of each
+seed, on its first test fold: at batch size 1 and at the fold's size, each the median of
+``TIMING_REPEATS`` timed ``predict`` calls after a warm-up call (CUDA synchronized).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import fcntl
 import hashlib
 import json
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -29,17 +29,17 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext
 from mer_bench.data.datasets import Dataset, load_dataset
-from mer_bench.data.samples import SampleSet, unshuffle
+from mer_bench.data.samples import HIDDEN_ON_TEST, SampleSet, unshuffle
 from mer_bench.data.schemes import get_scheme
 from mer_bench.errors import MerBenchError, RunInterrupted
 from mer_bench.features.cache import FeatureCache, default_cache_dir
@@ -52,8 +52,16 @@ from mer_bench.protocols import Fold, Protocol, get_protocol
 from mer_bench.report.results import RESULT_SCHEMA, environment, write_json
 from mer_bench.scaleout import backend_session
 from mer_bench.seeding import stable_seed
-
-TIMING_REPEATS = 3
+from mer_bench.timing import (
+    device_name,
+    inference_precision,
+    peak_memory,
+    pin_threads,
+    predict_throughput,
+    reset_peak_memory,
+    resolve_device,
+    sync,
+)
 
 
 @dataclass
@@ -85,31 +93,12 @@ class RunOptions:
     strict: bool = False
     corruption: Corruption | None = None
     threads: int = 1
-    """torch threads per task, fixed so that ``--jobs`` and the machine never change the
-    numbers (float reductions depend on the thread count); part of the run identity."""
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise MerBenchError(f"unknown device {device!r}; choose from auto, cpu, cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise MerBenchError(f"device {device!r} asked for but torch sees no CUDA GPU")
-    return device
-
-
-def device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"CPU: {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    import platform
-    return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+    """Compute threads per task (torch's pool and the BLAS/OpenMP pools), fixed so that
+    ``--jobs`` and the machine never change the numbers (float reductions depend on the
+    thread count); part of the run identity."""
+    amp: bool = False
+    """Run every ``predict`` under bf16 autocast (``--amp``; torch methods only): the
+    inference throughput and the scored predictions both; part of the run identity."""
 
 
 @dataclass
@@ -119,6 +108,9 @@ class Task:
     seed: int
     group: str
     folds: list[Fold]
+    timed: bool = False
+    """Measure inference throughput on this task's first test fold (the first task of
+    each seed: one well-repeated measurement, not a few calls on every fold)."""
 
     @property
     def key(self) -> str:
@@ -217,15 +209,15 @@ def run(options: RunOptions) -> Path:
     samples = scheme.apply(dataset.samples)
     if samples.empty:
         raise MerBenchError(f"scheme {scheme.name!r} keeps no clips of {dataset.name!r}")
-    device = resolve_device(options.device)
     name = resolve_method(options.method)
     adapter = adapter_source(options.method)
     method = build_method(name, options.preset, **options.method_overrides)
+    device = method_device(method, options)
     identity = {
         "method": method.name, "config": method.config.to_dict(), "preset": options.preset,
         "protocol": protocol.identity(), "dataset": dataset.name,
         "fingerprint": dataset.fingerprint, "scheme": scheme.name, "seeds": list(options.seeds),
-        "threads": options.threads,
+        "threads": options.threads, **({"amp": True} if options.amp else {}),
         **({"corruption": options.corruption.to_json()} if options.corruption else {}),
         **({"adapter_sha256": adapter["sha256"]} if adapter else {}),
     }
@@ -250,7 +242,7 @@ def run(options: RunOptions) -> Path:
                             options.method_overrides, samples,
                             features, test_features, corrupted, scheme.classes, device, aux, loader,
                             Path(cache_root) / "artifacts", options.jobs, options.threads,
-                            options.progress)
+                            options.amp, options.progress)
         if todo:
             worker.estimate = gpu_preset_on_cpu(method, options, device, len(todo), todo[0].key)
         _execute(worker, todo, partial_dir, run_hash, done, options)
@@ -262,6 +254,21 @@ def run(options: RunOptions) -> Path:
         write_json(path, result)
         shutil.rmtree(partial_dir, ignore_errors=True)
         return path
+
+
+def method_device(method: Method, options: RunOptions) -> str:
+    """The device ``method`` runs on (``resolve_device``). A method that does not use
+    torch runs on the CPU: ``--amp`` is refused for it and a GPU named by ``--device`` is
+    noted as unused."""
+    device = resolve_device(options.device, method.uses_torch)
+    if not method.uses_torch:
+        if options.amp:
+            raise MerBenchError(f"--amp: {method.name} does not use torch; bf16 autocast has "
+                                f"nothing to act on")
+        if options.device not in ("auto", "cpu"):
+            warnings.warn(f"{method.name} does not use torch: it runs on the CPU, not on "
+                          f"{options.device!r}", stacklevel=2)
+    return device
 
 
 def corrupted_features(features: tuple[np.ndarray, ...], cache: FeatureCache, dataset: Dataset,
@@ -330,7 +337,8 @@ def _make_tasks(protocol: Protocol, samples: pd.DataFrame, seeds: tuple[int, ...
     for seed in seeds:
         by_group: dict[str, Task] = {}
         for fold in protocol.folds(samples, seed):
-            task = by_group.setdefault(fold.train_group, Task(seed, fold.train_group, []))
+            task = by_group.setdefault(fold.train_group,
+                                       Task(seed, fold.train_group, [], timed=not by_group))
             task.folds.append(fold)
         tasks.extend(by_group.values())
     return tasks
@@ -349,7 +357,7 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
             results = Parallel(return_as="generator_unordered")(delayed(worker)(t) for t in todo)
             for task, record in results:
                 record |= {"run_hash": run_hash, "key": task.key}
-                write_json(partial_dir / f"{task.key}.json", record)
+                write_json(partial_dir / f"{task.key}.json", record, indent=None)
                 done[task.key] = record
                 bar.update()
     except KeyboardInterrupt:
@@ -388,37 +396,38 @@ class TaskWorker:
     artifact_dir: Path
     jobs: int
     threads: int
+    amp: bool = False
     progress: bool = False
     estimate: RunEstimate | None = None
 
     def __call__(self, task: Task) -> tuple[Task, dict]:
         if self.jobs > 1:
             exit_with_parent()
-        torch.set_num_threads(self.threads)
-        position = {sid: i for i, sid in enumerate(self.samples["sample_id"])}
+        position = self.positions
         if self.adapter_file:  # a submitted .py adapter: register it in this process too
             load_adapter_file(self.adapter_file)
         method = build_method(self.method, self.preset, **self.overrides)
+        pin_threads(self.threads, method.uses_torch)
+        precision, dtype = inference_precision(self.device, self.amp)
         train_ids = task.folds[0].train_ids
         with tempfile.TemporaryDirectory(prefix="mer-bench-") as scratch:
             ctx = RunContext(self.device, task.seed, self.preset, Path(scratch), self.auxiliary,
                              self.artifact_dir, self.features_loader, frozenset(train_ids))
             train = self._set([position[s] for s in train_ids])
-            if self.device.startswith("cuda"):
-                torch.cuda.reset_peak_memory_stats()
+            reset_peak_memory(self.device)
             start = time.perf_counter()
             estimate = self.estimate if self.estimate and task.key == self.estimate.first_task else None
             with warnings.catch_warnings(record=True) as caught, \
                     watching(self.progress and self.jobs == 1, estimate):
                 warnings.simplefilter("always")
                 method.fit(train, ctx)
-            _sync(self.device)
+            sync(self.device)
             fit_seconds = time.perf_counter() - start
-            records, episodes, throughput = [], [], None
+            records, episodes, throughput = [], [], []
             for k, fold in enumerate(task.folds):
                 index = [position[s] for s in fold.test_ids]
                 rng = np.random.default_rng(stable_seed("seal", task.seed, fold.name))
-                test, order = SampleSet.sealed(self.samples.iloc[index],
+                test, order = SampleSet.sealed(self.visible.iloc[index],
                                                tuple(f[index] for f in self.test_features),
                                                self.classes, rng)
                 support = (None if fold.support_ids is None else
@@ -427,25 +436,41 @@ class TaskWorker:
                     episodes.append({"seed": task.seed, "episode": fold.episode,
                                      "support": list(fold.support_ids),
                                      "support_labels": support.labels.tolist()})
-                if k == 0:
-                    prediction, throughput = _timed_predict(method, test, support, self.device)
-                else:
+                with precision:
                     prediction = method.predict(test, support)
+                    if k == 0 and task.timed:
+                        throughput = predict_throughput(method, test, support, self.device)
                 _check_prediction(method, prediction, len(test), len(self.classes))
                 prediction = Prediction(unshuffle(prediction.labels, order),
                                         unshuffle(prediction.scores, order))
-                records += _prediction_records(fold, task.seed, self.samples, index, prediction,
+                records += _prediction_records(fold, task.seed, self.truth, index, prediction,
                                                self.corrupted)
         timing = {
-            "fit_seconds": fit_seconds, "predict_samples_per_s": throughput,
-            "batch_size": len(task.folds[0].test_ids), "n_train": len(train),
-            "params": method.parameter_count(), "model_bytes": method.model_bytes(),
-            "peak_memory_bytes": _peak_memory(self.device), "device": self.device,
-            "threads": torch.get_num_threads(), "dtype": "float32",
+            "fit_seconds": fit_seconds,
+            "predict_samples_per_s": throughput[-1]["samples_per_s"] if throughput else None,
+            "batch_size": len(task.folds[0].test_ids), "throughput": throughput,
+            "n_train": len(train), "params": method.parameter_count(),
+            "model_bytes": method.model_bytes(), "peak_memory_bytes": peak_memory(self.device),
+            "device": self.device, "threads": self.threads, "dtype": dtype,
         }
         return task, {"seed": task.seed, "group": task.group, "predictions": records,
                       "episodes": episodes, "timing": timing,
                       **_fit_warnings([w.message for w in caught])}
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Row of ``samples`` by sample id (built once per process)."""
+        return {sid: i for i, sid in enumerate(self.samples["sample_id"])}
+
+    @cached_property
+    def visible(self) -> pd.DataFrame:
+        """``samples`` without the columns a test set never shows (once per process)."""
+        return self.samples.drop(columns=[c for c in HIDDEN_ON_TEST if c in self.samples])
+
+    @cached_property
+    def truth(self) -> dict[str, list]:
+        """The columns a prediction record copies, as lists in ``samples`` order."""
+        return {c: self.samples[c].tolist() for c in ("sample_id", "dataset", "subject", "label")}
 
     def _set(self, index: list[int]) -> SampleSet:
         """A labelled set (training or support) of the sample table's rows ``index``."""
@@ -493,28 +518,6 @@ def _announce(notes: dict) -> None:
                       f"training clips of some classes)", stacklevel=2)
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _timed_predict(method: Method, test: SampleSet, support: SampleSet | None,
-                   device: str) -> tuple[Prediction, float]:
-    """The prediction for ``test`` and the median samples/s over TIMING_REPEATS calls
-    after one warm-up call."""
-    method.predict(test, support)
-    _sync(device)
-    times, prediction = [], None
-    for _ in range(TIMING_REPEATS):
-        start = time.perf_counter()
-        out = method.predict(test, support)
-        _sync(device)
-        times.append(time.perf_counter() - start)
-        if prediction is None:
-            prediction = out
-    return prediction, len(test) / max(float(np.median(times)), 1e-9)
-
-
 def _check_prediction(method: Method, prediction: Prediction, n: int, n_classes: int) -> None:
     labels = np.asarray(prediction.labels)
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
@@ -527,31 +530,24 @@ def _check_prediction(method: Method, prediction: Prediction, n: int, n_classes:
                             f"{np.shape(prediction.scores)}; expected ({n}, {n_classes})")
 
 
-def _prediction_records(fold: Fold, seed: int, samples: pd.DataFrame, index: list[int],
+def _prediction_records(fold: Fold, seed: int, truth: dict[str, list], index: list[int],
                         prediction: Prediction, corrupted: np.ndarray | None) -> list[dict]:
-    """One record per test clip; ``corrupted`` (robustness track) flags the clips whose
-    frames were corrupted."""
-    rows = samples.iloc[index]
-    records = []
-    for k, (_, row) in enumerate(rows.iterrows()):
-        record = {"sample_id": row["sample_id"], "dataset": row["dataset"],
-                  "subject": row["subject"], "fold": fold.name, "seed": seed,
-                  "y_true": int(row["label"]), "y_pred": int(prediction.labels[k])}
-        if prediction.scores is not None:
-            record["scores"] = [float(v) if np.isfinite(v) else None for v in prediction.scores[k]]
+    """One record per test clip (rows ``index`` of ``truth``, ``TaskWorker.truth``);
+    ``corrupted`` (robustness track) flags the clips whose frames were corrupted."""
+    ids, datasets, subjects, labels = (truth[c] for c in ("sample_id", "dataset", "subject", "label"))
+    records = [{"sample_id": ids[k], "dataset": datasets[k], "subject": subjects[k],
+                "fold": fold.name, "seed": seed, "y_true": int(labels[k]), "y_pred": int(guess)}
+               for k, guess in zip(index, prediction.labels.tolist())]
+    if prediction.scores is not None:
+        finite = np.isfinite(prediction.scores).tolist()
+        for record, values, ok in zip(records, prediction.scores.tolist(), finite):
+            record["scores"] = [float(v) if keep else None for v, keep in zip(values, ok)]
+    for record, k in zip(records, index):
         if fold.episode is not None:
             record["episode"] = fold.episode
         if corrupted is not None:
-            record["corrupted"] = bool(corrupted[index[k]])
-        records.append(record)
+            record["corrupted"] = bool(corrupted[k])
     return records
-
-
-def _peak_memory(device: str) -> int:
-    if device.startswith("cuda"):
-        return int(torch.cuda.max_memory_allocated())
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale)
 
 
 def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: Dataset,
@@ -592,6 +588,9 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
             "fit_seconds": float(np.mean([t["fit_seconds"] for t in timings])),
             "fit_seconds_total": float(np.sum([t["fit_seconds"] for t in timings])),
             "predict_samples_per_s": float(np.median(throughput)) if throughput else None,
+            "predict_samples_per_s_batch1": _median_batch1(timings, "samples_per_s"),
+            "latency_ms_batch1": _median_batch1(timings, "median_ms"),
+            "dtype": timings[0]["dtype"], "threads": timings[0]["threads"],
             "params": int(np.median([t["params"] for t in timings])),
             "model_bytes": int(np.median([t["model_bytes"] for t in timings])),
             "peak_memory_bytes": int(max(t["peak_memory_bytes"] for t in timings)),
@@ -601,6 +600,13 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "environment": environment(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _median_batch1(timings: list[dict], key: str) -> float | None:
+    """Median over tasks of the batch-size-1 figure ``key`` (None for files of tasks
+    without one)."""
+    values = [m[key] for t in timings for m in t.get("throughput", []) if m["batch_size"] == 1]
+    return float(np.median(values)) if values else None
 
 
 def _fold_table(tasks: list[Task]) -> list[dict]:

@@ -1,50 +1,61 @@
 """Method adapters (installed as ``mer_bench.methods``) and their lookup by name.
 
-Importing this package registers the built-in adapters; adapters shipped in other
-packages are loaded from the entry-point group ``mer_bench.methods``.
+The built-in adapters are imported only when a method of theirs is asked for (``BUILTIN``
+maps each name to its module), so a scikit-learn method's run never imports torch;
+adapters shipped in other packages are loaded, by name, from the entry-point group
+``mer_bench.methods``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import sys
-from importlib.metadata import entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from mer_bench.errors import MerBenchError
 from mer_bench.method import _METHODS, Method
-from mer_bench.methods import (  # noqa: F401
-    attr_contrast,
-    flow_svm,
-    lightmannet,
-    ma2mi,
-    majority,
-    mcnet,
-    mpfnet,
-    protonet,
-)
 
+BUILTIN = {
+    "attr-contrast": "attr_contrast",
+    "flow-svm": "flow_svm",
+    "lightmannet": "lightmannet",
+    "ma2mi": "ma2mi",
+    "majority": "majority",
+    "mcnet": "mcnet",
+    "mpfnet-c": "mpfnet",
+    "mpfnet-p": "mpfnet",
+    "protonet": "protonet",
+}
+"""Built-in method name -> its module under ``mer_bench.methods``."""
 ENTRY_POINT_GROUP = "mer_bench.methods"
 _FILES: dict[tuple[str, str], list[str]] = {}
 """(resolved path, sha256) of an adapter file -> the method names it registered."""
 
 
-def _load_entry_points() -> None:
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in _METHODS:
-            ep.load()
+@cache
+def _entry_points() -> dict[str, EntryPoint]:
+    """Installed adapter packages' methods by name (read once per process)."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def method_names() -> list[str]:
-    _load_entry_points()
-    return sorted(_METHODS)
+    """Every method that can be run: built-in, installed, and registered in this process."""
+    return sorted({*BUILTIN, *_entry_points(), *_METHODS})
 
 
 def get_method_class(name: str) -> type[Method]:
-    _load_entry_points()
+    """The adapter class registered as ``name``, importing its module on first use."""
     if name not in _METHODS:
-        raise MerBenchError(f"unknown method {name!r}; choose from {', '.join(sorted(_METHODS))}")
+        if name in BUILTIN:
+            importlib.import_module(f"mer_bench.methods.{BUILTIN[name]}")
+        elif name in _entry_points():
+            _entry_points()[name].load()
+    if name not in _METHODS:
+        raise MerBenchError(f"unknown method {name!r}; choose from {', '.join(method_names())}")
     return _METHODS[name]
 
 

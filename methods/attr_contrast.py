@@ -63,14 +63,12 @@ from torch import nn
 from mer_bench.data.facs import au_sentence
 from mer_bench.errors import MerBenchError
 from mer_bench.features import FrameSequence, OnsetApexSequence
-from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support
+from mer_bench.method import Method, MethodConfig, register_method
 from mer_bench.nn.contrastive import cross_modal_contrastive_loss
 from mer_bench.nn.text import DEFAULT_TEXT_ENCODER, embed_sentences
-from mer_bench.nn.training import ChannelStandardizer, minibatch_epochs
-from mer_bench.report.reported import ReportedResult
+from mer_bench.nn.training import ChannelStandardizer, minibatch_epochs, prediction_from_scores
 from mer_bench.seeding import seed_everything
 
-PAPER = "attribute-embedding paper, Table III (accuracy, mean ± std over 5 3:2 splits)"
 NO_AU_SENTENCE = "no action unit"
 
 
@@ -149,12 +147,6 @@ def attribute_sentences(rows) -> list[str]:
 @register_method("attr-contrast")
 class AttrContrast(Method):
     Config = AttrContrastConfig
-    REPORTED = (
-        ReportedResult("attr-contrast", "casme2", "casme2-5s", "holdout", 0.7782, None,
-                       source=f"{PAPER}: 77.82 ± 3.65"),
-        ReportedResult("attr-contrast", "mmew", "mmew-6", "holdout", 0.7104, None,
-                       source=f"{PAPER}: 71.04 ± 4.21"),
-    )
 
     @property
     def inputs(self):
@@ -208,8 +200,8 @@ class AttrContrast(Method):
             self.model.video_head(self.model.video_code(
                 torch.from_numpy(rgb[i:i + 32]).to(self.device),
                 torch.from_numpy(flow[i:i + 32]).to(self.device)))
-            for i in range(0, len(test), 32)]).cpu().numpy()
-        return Prediction(restrict_to_support(logits, support), logits)
+            for i in range(0, len(test), 32)])
+        return prediction_from_scores(logits, support)
 
     def torch_modules(self):
         return [self.model]

@@ -1,9 +1,10 @@
 """``flow-svm``: onset -> apex optical flow pooled on a grid, standardized, linear SVM.
 
-Features: Farneback flow (dx, dy) between the onset and apex frames (middle frame where
-the apex is missing), averaged over ``grid`` x ``grid`` cells, plus the mean flow
-magnitude per cell: 3 * grid^2 numbers per clip. A ``StandardScaler`` and a
-class-balanced ``LinearSVC`` follow. Scores are the SVM decision values.
+Features (``FlowGrid``, cached pooled): Farneback flow (dx, dy) between the onset and
+apex frames (middle frame where the apex is missing), averaged over ``grid`` x ``grid``
+cells, plus the mean flow magnitude per cell: 3 * grid^2 numbers per clip. A
+``StandardScaler`` and a class-balanced ``LinearSVC`` follow. Scores are the SVM decision
+values. It never touches torch (``uses_torch = False``): it runs on the CPU.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from mer_bench.features import onset_apex
+from mer_bench.features import FlowGrid
 from mer_bench.method import (
     Method,
     MethodConfig,
@@ -35,23 +36,14 @@ class FlowSVMConfig(MethodConfig):
     RANGES = {"size": (8, None), "grid": (1, None), "C": (1e-12, None)}
 
 
-def grid_pool(flow: np.ndarray, grid: int) -> np.ndarray:
-    """(n, 2, H, W) flow -> (n, 3 * grid^2): per cell mean dx, mean dy, mean |flow|."""
-    n, _, h, w = flow.shape
-    magnitude = np.sqrt((flow ** 2).sum(1, keepdims=True))
-    stacked = np.concatenate([flow, magnitude], axis=1)
-    cells = stacked[:, :, : h - h % grid, : w - w % grid].reshape(
-        n, 3, grid, h // grid, grid, w // grid)
-    return cells.mean((3, 5)).reshape(n, -1)
-
-
 @register_method("flow-svm")
 class FlowSVM(Method):
     Config = FlowSVMConfig
+    uses_torch = False
 
     @property
     def inputs(self):
-        return onset_apex(size=self.config.size, flow=self.config.flow, channels=("flow",))
+        return FlowGrid(size=self.config.size, flow=self.config.flow, grid=self.config.grid)
 
     def fit(self, train, ctx):
         self.n_classes = train.n_classes
@@ -59,10 +51,10 @@ class FlowSVM(Method):
             StandardScaler(),
             LinearSVC(C=self.config.C, class_weight="balanced", max_iter=20000,
                       random_state=ctx.seed))
-        self.model.fit(grid_pool(train.x, self.config.grid), train.labels)
+        self.model.fit(train.x, train.labels)
 
     def predict(self, test, support=None):
-        decision = self.model.decision_function(grid_pool(test.x, self.config.grid))
+        decision = self.model.decision_function(test.x)
         scores = np.full((len(test), self.n_classes), -np.inf)
         known = self.model.classes_
         if decision.ndim == 1:  # two classes seen in training

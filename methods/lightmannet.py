@@ -70,7 +70,7 @@ from torch import nn
 from torch.func import functional_call
 
 from mer_bench.features import FrameSequence
-from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support
+from mer_bench.method import Method, MethodConfig, register_method
 from mer_bench.nn.meta import (
     MetaAuxSchedule,
     adapt,
@@ -81,11 +81,8 @@ from mer_bench.nn.meta import (
     task_loss,
 )
 from mer_bench.nn.progress import stage
-from mer_bench.nn.training import ChannelStandardizer, minibatches
-from mer_bench.report.reported import ReportedResult
+from mer_bench.nn.training import ChannelStandardizer, minibatches, prediction_from_scores
 from mer_bench.seeding import seed_everything
-
-PAPER = "LightmanNet paper"
 
 
 @dataclass(frozen=True)
@@ -199,18 +196,6 @@ class LightmanNetModel(nn.Module):
 @register_method("lightmannet")
 class LightmanNet(Method):
     Config = LightmanNetConfig
-    REPORTED = (
-        ReportedResult("lightmannet", "megc2019", "megc2019", "cde", 0.9110, 0.9201, 0.8887,
-                       source=f"{PAPER}, Table 3 (full model on CDE)"),
-        ReportedResult("lightmannet", "smic-hs", "smic-3", "fewshot", 0.8519, 0.8383,
-                       source=f"{PAPER}, Tables 1-2 (few-shot; N, K per dataset not stated)"),
-        ReportedResult("lightmannet", "casme2", "casme2-5", "fewshot", 0.9348, 0.9049,
-                       source=f"{PAPER}, Tables 1-2 (few-shot; N, K per dataset not stated)"),
-        ReportedResult("lightmannet", "samm", "samm-5", "fewshot", 0.8183, 0.8293,
-                       source=f"{PAPER}, Tables 1-2 (few-shot; N, K and SAMM classes not stated)"),
-        ReportedResult("lightmannet", "casme", "casme-4", "fewshot", 0.8783, 0.8978,
-                       source=f"{PAPER}, Tables 1-2 (few-shot; N, K and CASME classes not stated)"),
-    )
 
     @property
     def inputs(self):
@@ -279,8 +264,8 @@ class LightmanNet(Method):
             buffers = dict(self.model.named_buffers())
             logits = torch.cat([functional_call(self.model, (params, buffers),
                                                 (torch.from_numpy(x[i:i + 64]).to(self.device),))[0]
-                                for i in range(0, len(test), 64)]).cpu().numpy()
-        return Prediction(restrict_to_support(logits, support), logits)
+                                for i in range(0, len(test), 64)])
+        return prediction_from_scores(logits, support)
 
     def torch_modules(self):
         return [self.model]

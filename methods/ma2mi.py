@@ -69,7 +69,7 @@ from torch import nn
 
 from mer_bench.errors import MerBenchError
 from mer_bench.features import FramePairs, FrameSequence
-from mer_bench.method import Method, MethodConfig, Prediction, register_method, restrict_to_support
+from mer_bench.method import Method, MethodConfig, register_method
 from mer_bench.nn.augment import apply_affine, random_affine
 from mer_bench.nn.generative import (
     ConditionalDiT,
@@ -78,11 +78,9 @@ from mer_bench.nn.generative import (
     train_autoencoder,
 )
 from mer_bench.nn.position import position_loss
-from mer_bench.nn.training import minibatch_epochs
-from mer_bench.report.reported import ReportedResult
+from mer_bench.nn.training import minibatch_epochs, prediction_from_scores
 from mer_bench.seeding import seed_everything, stable_int
 
-PAPER = "MA2MI paper"
 PRETRAIN_MODES = ("reconstruction", "classification", "none")
 PRETRAIN_FIELDS = ("size", "width", "pretrain", "latent", "position_encoder", "position_loss",
                    "ae_channels", "latent_channels", "ae_epochs", "ae_lr", "dit_layers",
@@ -176,14 +174,6 @@ def _as_frames(pairs: np.ndarray) -> np.ndarray:
 @register_method("ma2mi")
 class MA2MI(Method):
     Config = MA2MIConfig
-    REPORTED = (
-        ReportedResult("ma2mi", "casme2", "casme2-5", "loso", 0.8916, 0.8882, f1_kind="uf1",
-                       source=f"{PAPER}, Table 5a"),
-        ReportedResult("ma2mi", "samm", "samm-5", "loso", 0.8382, 0.7893, f1_kind="uf1",
-                       source=f"{PAPER}, Table 5b"),
-        ReportedResult("ma2mi", "mmew", "mmew-6", "kfold5", 0.7521, None,
-                       source=f"{PAPER}, Table 6 (accuracy only)"),
-    )
 
     @property
     def inputs(self):
@@ -331,8 +321,8 @@ class MA2MI(Method):
         logits = torch.cat([
             self.head(self.miac.condition(torch.from_numpy(frames[i:i + 32, 0]).to(self.device),
                                           torch.from_numpy(frames[i:i + 32, 1]).to(self.device)))
-            for i in range(0, len(test), 32)]).cpu().numpy()
-        return Prediction(restrict_to_support(logits, support), logits)
+            for i in range(0, len(test), 32)])
+        return prediction_from_scores(logits, support)
 
     def torch_modules(self):
         return [self.miac, self.head]

@@ -29,6 +29,7 @@ class MajorityConfig(MethodConfig):
 @register_method("majority")
 class Majority(Method):
     Config = MajorityConfig
+    uses_torch = False
 
     @property
     def inputs(self):

@@ -59,7 +59,7 @@ import torch
 from mer_bench.data.samples import SampleSet
 from mer_bench.errors import MerBenchError
 from mer_bench.features import onset_apex
-from mer_bench.method import Method, MethodConfig, Prediction, register_method
+from mer_bench.method import Method, MethodConfig, register_method
 from mer_bench.nn.backbones import build_backbone
 from mer_bench.nn.fusion import choose_gamma, split_validation_subjects
 from mer_bench.nn.prototypes import PrototypeClassifier
@@ -69,9 +69,9 @@ from mer_bench.nn.training import (
     SupervisedSchedule,
     embed,
     episodic_train,
+    prediction_from_scores,
     supervised_train,
 )
-from mer_bench.report.reported import ReportedResult
 from mer_bench.seeding import seed_everything, stable_seed
 
 
@@ -122,14 +122,6 @@ class Pipeline:
 @register_method("mcnet")
 class MCNet(Method):
     Config = MCNetConfig
-    REPORTED = (
-        ReportedResult("mcnet", "smic-hs", "smic-3", "loso", 0.6563, 0.65,
-                       source="MCNet paper, Table 1"),
-        ReportedResult("mcnet", "casme", "casme-4", "loso", 0.7027, 0.70,
-                       source="MCNet paper, Table 2"),
-        ReportedResult("mcnet", "casme2", "casme2-4", "loso", 0.8163, 0.81,
-                       source="MCNet paper, Table 3"),
-    )
 
     @property
     def inputs(self):
@@ -234,7 +226,7 @@ class MCNet(Method):
             scores = self._scores(pipeline, test, classifier)
             weight = self.gamma if (name == "macro" and len(self.pipelines) == 2) else 1.0
             fused = weight * scores if fused is None else fused + weight * scores
-        return Prediction(fused.argmax(1).cpu().numpy().astype(np.int64), fused.cpu().numpy())
+        return prediction_from_scores(fused, support)
 
     def torch_modules(self):
         return [p.encoder for p in self.pipelines.values()]

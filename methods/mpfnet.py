@@ -101,7 +101,7 @@ from mer_bench.data.samples import SampleSet
 from mer_bench.data.schemes import base_dataset
 from mer_bench.errors import MerBenchError
 from mer_bench.features import OnsetApexSequence
-from mer_bench.method import Method, MethodConfig, Prediction, register_method
+from mer_bench.method import Method, MethodConfig, register_method
 from mer_bench.nn.backbones import CAI3D
 from mer_bench.nn.fusion import GAMMAS_FROM_ZERO, choose_gamma, split_validation_subjects
 from mer_bench.nn.prototypes import PrototypeClassifier
@@ -113,10 +113,10 @@ from mer_bench.nn.training import (
     TripletSchedule,
     embed,
     episodic_train,
+    prediction_from_scores,
     supervised_train,
     triplet_train,
 )
-from mer_bench.report.reported import ReportedResult
 from mer_bench.seeding import seed_everything, stable_seed
 
 
@@ -357,36 +357,19 @@ class MPFNet(Method):
         classifiers = self.classifiers if support is None else self._classifiers(support)
         scores = self._scores(test, classifiers)
         fused = scores[0] if len(scores) == 1 else scores[0] + self.gamma * scores[1]
-        return Prediction(fused.argmax(1).cpu().numpy().astype(np.int64), fused.cpu().numpy())
+        return prediction_from_scores(fused, support)
 
     def torch_modules(self):
         return list(self.encoders)
 
 
-PAPER = "MPFNet paper"
 
 
 @register_method("mpfnet-p")
 class MPFNetP(MPFNet):
     variant = "p"
-    REPORTED = (
-        ReportedResult("mpfnet-p", "smic-hs", "smic-3", "loso", 0.787, 0.787, source=f"{PAPER}, Table II"),
-        ReportedResult("mpfnet-p", "casme2", "casme2-5", "loso", 0.820, 0.819, source=f"{PAPER}, Table II"),
-        ReportedResult("mpfnet-p", "samm", "samm-5", "loso", 0.704, 0.695,
-                       source=f"{PAPER}, Table II (five SAMM classes, not listed; samm-5 assumed)"),
-        ReportedResult("mpfnet-p", "megc2019", "megc2019", "cde", None, 0.811, 0.820, "uf1",
-                       f"{PAPER}, Table III"),
-    )
 
 
 @register_method("mpfnet-c")
 class MPFNetC(MPFNet):
     variant = "c"
-    REPORTED = (
-        ReportedResult("mpfnet-c", "smic-hs", "smic-3", "loso", 0.811, 0.811, source=f"{PAPER}, Table II"),
-        ReportedResult("mpfnet-c", "casme2", "casme2-5", "loso", 0.831, 0.833, source=f"{PAPER}, Table II"),
-        ReportedResult("mpfnet-c", "samm", "samm-5", "loso", 0.719, 0.718,
-                       source=f"{PAPER}, Table II (five SAMM classes, not listed; samm-5 assumed)"),
-        ReportedResult("mpfnet-c", "megc2019", "megc2019", "cde", None, 0.840, 0.846, "uf1",
-                       f"{PAPER}, Table III"),
-    )

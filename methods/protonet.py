@@ -18,13 +18,14 @@ import torch
 from torch import nn
 
 from mer_bench.features import onset_apex
-from mer_bench.method import Method, MethodConfig, Prediction, register_method
+from mer_bench.method import Method, MethodConfig, register_method
 from mer_bench.nn.prototypes import PrototypeClassifier
 from mer_bench.nn.training import (
     ChannelStandardizer,
     EpisodicSchedule,
     embed,
     episodic_train,
+    prediction_from_scores,
 )
 from mer_bench.seeding import seed_everything
 
@@ -85,8 +86,7 @@ class ProtoNet(Method):
                 embed(self.encoder, self.standardize(support.x), self.device), labels,
                 test.n_classes, self.config.scale)
         scores = classifier.scores(embed(self.encoder, self.standardize(test.x), self.device))
-        return Prediction(scores.argmax(1).cpu().numpy().astype(np.int64),
-                          scores.cpu().numpy())
+        return prediction_from_scores(scores, support)
 
     def torch_modules(self):
         return [self.encoder]

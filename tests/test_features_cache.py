@@ -5,7 +5,14 @@ import pytest
 
 from mer_bench.data.datasets import load_dataset
 from mer_bench.errors import MerBenchError
-from mer_bench.features import OnsetApex, frame_difference, onset_apex, optical_flow
+from mer_bench.features import (
+    FlowGrid,
+    OnsetApex,
+    frame_difference,
+    grid_pool,
+    onset_apex,
+    optical_flow,
+)
 from mer_bench.features.cache import FeatureCache
 from tests.helpers import shifted_pair
 
@@ -116,3 +123,41 @@ def test_parallel_extraction_matches_serial(tmp_path):
     serial = FeatureCache(None).materialize(ds, rows, onset_apex(24), n_jobs=1, progress=False)
     parallel = FeatureCache(tmp_path).materialize(ds, rows, onset_apex(24), n_jobs=2, progress=False)
     assert np.array_equal(serial, parallel)
+
+
+def test_grid_pool_averages_each_cell_and_its_magnitude():
+    flow = np.zeros((2, 9, 9), np.float32)
+    flow[0, :4, :4] = 3.0  # top-left cell of a 2 x 2 grid moves right by 3
+    flow[1, :4, 4:8] = -4.0  # top-right cell moves up by 4; row/column 8 is dropped
+    flow[:, 8, :] = 100.0
+    pooled = grid_pool(flow, 2)
+    assert pooled.shape == (12,) and pooled.dtype == np.float32
+    dx, dy, magnitude = pooled.reshape(3, 4)
+    assert dx.tolist() == [3, 0, 0, 0] and dy.tolist() == [0, -4, 0, 0]
+    assert magnitude.tolist() == [3, 4, 0, 0]
+
+
+def test_flow_grid_is_the_pooled_onset_apex_flow_and_caches_pooled(tmp_path):
+    ds = load_dataset("synth-casme2")
+    rows = ds.samples.head(3)
+    spec = FlowGrid(size=32, grid=4)
+    pooled = FeatureCache(tmp_path).materialize(ds, rows, spec, progress=False)
+    flows = FeatureCache(None).materialize(ds, rows, onset_apex(32), progress=False)
+    assert pooled.shape == (3, 48)
+    assert np.array_equal(pooled, np.stack([grid_pool(f, 4) for f in flows]))
+    assert np.load(FeatureCache(tmp_path).path(ds, rows.iloc[0], spec)).shape == (48,)
+    with pytest.raises(MerBenchError, match="grid 40 must be between 1 and the size 32"):
+        FlowGrid(size=32, grid=40)
+    with pytest.raises(MerBenchError, match="unknown flow method 'lk'"):
+        FlowGrid(flow="lk")
+
+
+def test_parallel_workers_run_opencv_on_one_thread(tmp_path):
+    import cv2
+    ds = load_dataset("synth-casme2")
+    before = cv2.getNumThreads()
+    try:
+        FeatureCache(None)._compute_chunk(ds, ds.samples.head(1), onset_apex(16), one_thread=True)
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)

@@ -45,7 +45,7 @@ def test_core_is_grouped_by_stage():
         assert (ROOT / package / "__init__.py").exists()
     flat = sorted(p.stem for p in ROOT.glob("*.py"))
     assert flat == ["__init__", "checks", "cli", "context", "errors", "method", "runner", "scaleout",
-                    "seeding"]
+                    "seeding", "timing"]
 
 
 def test_no_import_circles():

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from mer_bench.checks import check_method, resolve
+from mer_bench.errors import MerBenchError
 from mer_bench.features import onset_apex
 from mer_bench.method import _METHODS, Method, MethodConfig, Prediction, register_method
-from mer_bench.methods import method_names
+from mer_bench.methods import BUILTIN, get_method_class, method_names
 
 
 @pytest.mark.parametrize("name", method_names())
@@ -98,3 +99,15 @@ def test_run_accepts_an_adapter_file_and_records_its_hash(tmp_path, shared_cache
         _METHODS.pop("file-majority-test", None)
     assert result["method"]["name"] == "file-majority-test"
     assert result["method"]["file"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_builtin_names_map_to_the_module_that_registers_them(name):
+    cls = get_method_class(name)
+    assert cls.name == name and cls.__module__ == f"mer_bench.methods.{BUILTIN[name]}"
+
+
+def test_an_unknown_method_names_every_choice():
+    with pytest.raises(MerBenchError, match="unknown method 'nope'; choose from attr-contrast, "
+                                            "flow-svm, lightmannet, ma2mi, majority, mcnet"):
+        get_method_class("nope")

@@ -7,6 +7,7 @@ from mer_bench.features.operators import (
                                           FLOW_METHODS,
                                           as_channels,
                                           frame_difference,
+                                          grid_pool,
                                           magnify_frames,
                                           optical_flow,
                                           resample_frames,
@@ -19,6 +20,7 @@ from mer_bench.features.operators import (
 from mer_bench.features.specs import (
                                           FEATURE_CODE_VERSION,
                                           FeatureSpec,
+                                          FlowGrid,
                                           FramePairs,
                                           FrameSequence,
                                           OnsetApex,
@@ -26,8 +28,8 @@ from mer_bench.features.specs import (
                                           onset_apex,
 )
 
-__all__ = ["CHANNELS", "FEATURE_CODE_VERSION", "FLOW_METHODS", "FeatureSpec", "FramePairs",
+__all__ = ["CHANNELS", "FEATURE_CODE_VERSION", "FLOW_METHODS", "FeatureSpec", "FlowGrid", "FramePairs",
            "FrameSequence",
-           "OnsetApex", "OnsetApexSequence", "as_channels", "frame_difference", "magnify_frames",
+           "OnsetApex", "OnsetApexSequence", "as_channels", "frame_difference", "grid_pool", "magnify_frames",
            "onset_apex", "optical_flow", "resample_frames", "resize_channels",
            "sequence_channels", "synthesize_frames", "to_gray", "warp_backward"]

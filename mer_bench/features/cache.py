@@ -18,6 +18,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
@@ -81,14 +82,22 @@ class FeatureCache:
         operator reads: the clip's id, its annotated frames (onset, apex, offset, length),
         the dataset's and the clip's source fingerprints (real data: every frame file's
         size and mtime), the spec and the feature code version."""
+        return self.paths(dataset, row.to_frame().T, spec)[0]
+
+    def paths(self, dataset: Dataset, rows: pd.DataFrame, spec: FeatureSpec) -> list[Path | None]:
+        """``path`` of every row, in row order (the spec's JSON encoded once)."""
         if self.root is None:
-            return None
-        annotations = [str(row[c]) for c in ("onset", "apex", "offset", "n_frames")]
-        text = "\0".join([row["sample_id"], dataset.fingerprint,
-                          dataset.clip_fingerprint(row["sample_id"]), *annotations,
-                          json.dumps(spec.to_json(), sort_keys=True), FEATURE_CODE_VERSION])
-        key = hashlib.sha256(text.encode()).hexdigest()
-        return self.root / "features" / key[:2] / f"{key}.npy"
+            return [None] * len(rows)
+        spec_text = json.dumps(spec.to_json(), sort_keys=True)
+        keys = zip(*([str(v) for v in rows[c].tolist()]
+                     for c in ("sample_id", "onset", "apex", "offset", "n_frames")))
+        out = []
+        for sample_id, *frames in keys:
+            text = "\0".join([sample_id, dataset.fingerprint, dataset.clip_fingerprint(sample_id),
+                              *frames, spec_text, FEATURE_CODE_VERSION])
+            key = hashlib.sha256(text.encode()).hexdigest()
+            out.append(self.root / "features" / key[:2] / f"{key}.npy")
+        return out
 
     def load(self, path: Path | None, spec: FeatureSpec) -> np.ndarray | None:
         """The stored array, or None when absent; a corrupt entry (unreadable, not
@@ -126,21 +135,26 @@ class FeatureCache:
         """``spec`` for every row: float32 (len(rows), ...), in row order.
 
         Hits are loaded in this process; misses are computed in ``n_jobs`` joblib workers
-        (chunks of rows), with a tqdm bar.
+        (chunks of at most 16 rows, at least eight per worker, so that the last
+        chunks finish close together), with a tqdm bar. With ``n_jobs > 1`` each worker runs
+        OpenCV on one thread (two workers on two cores would otherwise each start a pool
+        the size of the machine); with ``n_jobs=1`` OpenCV keeps its own thread pool.
         """
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CorruptEntry)
-            out: list[np.ndarray | None] = [self.load(self.path(dataset, row, spec), spec)
-                                            for _, row in rows.iterrows()]
+            out: list[np.ndarray | None] = [self.load(path, spec)
+                                            for path in self.paths(dataset, rows, spec)]
         corrupt = [w for w in caught if issubclass(w.category, CorruptEntry)]
         if corrupt:
             warnings.warn(f"feature cache: {len(corrupt)} corrupt entries are recomputed "
                           f"(first: {corrupt[0].message})", stacklevel=2)
         missing = [i for i, a in enumerate(out) if a is None]
         if missing:
-            chunks = [missing[i:i + 16] for i in range(0, len(missing), 16)]
+            size = min(16, max(1, -(-len(missing) // (8 * n_jobs))))
+            chunks = [missing[i:i + size] for i in range(0, len(missing), size)]
             jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(self._compute_chunk)(dataset, rows.iloc[c], spec) for c in chunks)
+                delayed(self._compute_chunk)(dataset, rows.iloc[c], spec, n_jobs > 1)
+                for c in chunks)
             bar = tqdm(total=len(missing), desc=f"features {spec.describe()}", unit="clip",
                        disable=not progress, leave=False)
             for chunk, arrays in zip(chunks, jobs):
@@ -150,6 +164,8 @@ class FeatureCache:
             bar.close()
         return np.stack(out)
 
-    def _compute_chunk(self, dataset: Dataset, rows: pd.DataFrame,
-                       spec: FeatureSpec) -> list[np.ndarray]:
+    def _compute_chunk(self, dataset: Dataset, rows: pd.DataFrame, spec: FeatureSpec,
+                       one_thread: bool) -> list[np.ndarray]:
+        if one_thread:
+            cv2.setNumThreads(1)
         return [self.compute_one(dataset, row, spec) for _, row in rows.iterrows()]

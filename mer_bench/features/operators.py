@@ -50,6 +50,17 @@ def optical_flow(first: np.ndarray, second: np.ndarray, method: str) -> np.ndarr
     return np.ascontiguousarray(flow.transpose(2, 0, 1), dtype=np.float32)
 
 
+def grid_pool(flow: np.ndarray, grid: int) -> np.ndarray:
+    """float32 (2, H, W) flow -> float32 (3 * grid^2,): per cell of a ``grid`` x ``grid``
+    partition (the last H % grid rows and W % grid columns dropped), mean dx, then mean dy,
+    then mean |flow|, each in row-major cell order; pixels."""
+    _, h, w = flow.shape
+    magnitude = np.sqrt((flow ** 2).sum(0, keepdims=True))
+    stacked = np.concatenate([flow, magnitude], axis=0)
+    cells = stacked[:, : h - h % grid, : w - w % grid].reshape(3, grid, h // grid, grid, w // grid)
+    return cells.mean((2, 4)).reshape(-1)
+
+
 def frame_difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """``second - first`` as float32 (3, H, W) on the [0, 1] scale."""
     return ((second.astype(np.float32) - first.astype(np.float32)) / 255.0).transpose(2, 0, 1)

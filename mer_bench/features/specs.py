@@ -28,6 +28,7 @@ from mer_bench.features.operators import (
     FLOW_METHODS,
     as_channels,
     frame_difference,
+    grid_pool,
     magnify_frames,
     optical_flow,
     resample_frames,
@@ -111,6 +112,32 @@ def onset_apex(size: int = 112, flow: str = "farneback",
                channels: tuple[str, ...] = ("flow",)) -> OnsetApex:
     """Shorthand used in DESIGN.md: ``onset_apex(flow="tvl1", size=112)``."""
     return OnsetApex(size=size, flow=flow, channels=tuple(channels))
+
+
+@dataclass(frozen=True)
+class FlowGrid(FeatureSpec):
+    """Onset -> apex optical flow at ``size`` summarized on a ``grid`` x ``grid``
+    partition (``operators.grid_pool``): per cell mean dx, mean dy and mean |flow|.
+    Cached pooled, so a classifier on it recomputes nothing per fold or per call.
+
+    Output: float32 (3 * grid^2,), pixels at ``size``.
+    """
+
+    size: int = 112
+    flow: str = "farneback"
+    grid: int = 8
+
+    def __post_init__(self):
+        if self.grid < 1 or self.grid > self.size:
+            raise MerBenchError(f"grid {self.grid} must be between 1 and the size {self.size}")
+        OnsetApex(self.size, self.flow)  # checks the flow method
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (3 * self.grid ** 2,)
+
+    def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
+        return grid_pool(OnsetApex(self.size, self.flow).compute(dataset, row), self.grid)
 
 
 @dataclass(frozen=True)

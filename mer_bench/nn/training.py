@@ -1,5 +1,6 @@
 """Trainers shared by the adapters: episodic meta-training with a prototype classifier,
-and input standardization. One place, reused by protonet, MCNet and MPFNet."""
+input standardization, and the step from a score tensor to a ``Prediction``. One place,
+reused by every torch adapter."""
 
 from __future__ import annotations
 
@@ -11,9 +12,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mer_bench.data.samples import SampleSet
+from mer_bench.method import Prediction, restrict_to_support
 from mer_bench.nn.episodes import feasible_episode, sample_episode
 from mer_bench.nn.progress import stage
 from mer_bench.nn.prototypes import cosine_logits, mean_prototypes
+
+
+def prediction_from_scores(scores: torch.Tensor, support: SampleSet | None = None) -> Prediction:
+    """A ``Prediction`` from (n, C) scores on any device and in any dtype (bf16 under
+    ``--amp``): float32 numpy scores, labels by argmax (over the support's classes when a
+    support set is given; ``restrict_to_support``)."""
+    values = scores.detach().float().cpu().numpy()
+    return Prediction(restrict_to_support(values, support), values)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ Conventions (cross-checked against scikit-learn in tests):
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
-from scipy import stats
 
 HEADLINE = ("accuracy", "uf1", "uar")
 
@@ -141,7 +142,7 @@ def episode_bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, episodes: np.nd
         pooled = np.einsum("bs,esij->beij", weights[chunk], by_episode)
         for k, v in headline_from_confusion(pooled).items():
             values[k].append(v.mean(1))
-    z = float(stats.norm.ppf((1 + level) / 2))
+    z = NormalDist().inv_cdf((1 + level) / 2)
     out = {}
     for k, v in values.items():
         half = z * float(np.std(np.concatenate(v), ddof=1))
@@ -157,5 +158,6 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> dict:
     if n < 2:
         return {"mean": mean, "sd": 0.0, "n": n, "ci": [mean, mean]}
     sd = float(np.std(values, ddof=1))
+    from scipy import stats  # imported here: scipy.stats costs ~1.5 s, needed only here
     half = float(stats.t.ppf((1 + level) / 2, n - 1) * sd / np.sqrt(n))
     return {"mean": mean, "sd": sd, "n": n, "ci": [mean - half, mean + half]}
