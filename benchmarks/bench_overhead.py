@@ -1,6 +1,6 @@
 """What the harness costs beyond the work it wraps, as ratios (a script, not a test).
 
-    python benchmarks/bench_overhead.py [--repeats 7] [--clips 128]
+    python benchmarks/bench_overhead.py [--repeats 11] [--clips 128]
 
 1. Runner vs bare loop: the whole process of ``mer-bench run --method flow-svm --protocol
    loso --dataset synth-casme2 --preset fast`` on a warm feature cache, against the whole
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -99,14 +100,24 @@ print(time.perf_counter() - start)
 """
 
 
-def seconds(argv: list[str]) -> tuple[float, str]:
-    """Wall-clock seconds of one whole process, and its stdout; a failure stops the script."""
+def measured(argv: list[str]) -> tuple[float, float, str]:
+    """Wall-clock and CPU (user + system) seconds of one whole process, and its stdout; a
+    failure stops the script."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         sys.exit(f"{' '.join(argv[:4])}... failed:\n{done.stderr[-2000:]}")
-    return elapsed, done.stdout
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return elapsed, cpu, done.stdout
+
+
+def seconds(argv: list[str]) -> tuple[float, str]:
+    """Wall-clock seconds of one whole process, and its stdout."""
+    elapsed, _, printed = measured(argv)
+    return elapsed, printed
 
 
 def mer_bench(out: Path, cache: Path) -> list[str]:
@@ -148,22 +159,25 @@ def loops(work: Path, cache: Path) -> tuple[list[str], list[str]]:
             [sys.executable, "-c", minimal, str(table)])
 
 
-def warm_runs(work: Path, repeats: int) -> dict[str, tuple[list[float], str]]:
-    """{runner, bare, minimal}: the whole-process seconds of each run and what the last
-    printed, interleaved, after one warm-up run of the runner fills the cache."""
+def warm_runs(work: Path, repeats: int) -> dict[str, tuple[list[float], list[float], str]]:
+    """{runner, bare, minimal}: wall-clock and CPU seconds of each run and what the last
+    printed (the runner: its result's metrics), interleaved, after one warm-up run of the
+    runner fills the cache."""
     cache, out = work / "cache", work / "results"
     seconds(mer_bench(out, cache))
     bare, minimal = loops(work, cache)
     commands = {"runner": mer_bench(out, cache), "bare": bare, "minimal": minimal}
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     printed: dict[str, str] = {}
     for _ in range(repeats):
         for name, argv in commands.items():
-            elapsed, printed[name] = seconds(argv)
-            times[name].append(elapsed)
+            elapsed, used, printed[name] = measured(argv)
+            wall[name].append(elapsed)
+            cpu[name].append(used)
     result = json.loads(next(out.glob("flow-svm__*.json")).read_text())["metrics"]
     printed["runner"] = f"{result['uf1']} {result['uar']} {result['accuracy']}"
-    return {name: (times[name], printed[name]) for name in commands}
+    return {name: (wall[name], cpu[name], printed[name]) for name in commands}
 
 
 def cold_runs(work: Path, repeats: int) -> list[float]:
@@ -185,26 +199,40 @@ def show(label: str, times: list[float], printed: str = "") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="runs per figure of 1 (default 7)")
+    parser.add_argument("--repeats", type=int, default=11, help="runs per figure of 1 (default 11)")
     parser.add_argument("--cold-repeats", type=int, default=3, help="cold runs (default 3)")
     parser.add_argument("--clips", type=int, default=128, help="clips extracted in 3 (default 128)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; whole-process wall clock, median of the runs listed")
+    if sys.dont_write_bytecode:  # PYTHONDONTWRITEBYTECODE: every run would compile mer-bench
+        import compileall
+
+        import mer_bench.methods
+        import mer_bench.protocols
+        for package in (mer_bench, mer_bench.methods, mer_bench.protocols):
+            compileall.compile_dir(Path(package.__file__).parent, quiet=1)
+        print("PYTHONDONTWRITEBYTECODE is set: compiled mer-bench's modules first, as an "
+              "install would have")
     with tempfile.TemporaryDirectory(prefix="mer-bench-overhead-") as tmp:
         work = Path(tmp)
         warm = warm_runs(work, args.repeats)
-        show("runner, warm cache", *warm["runner"])
-        show("bare loop (data through mer-bench's loaders)", *warm["bare"])
-        show("minimal loop (no mer-bench import)", *warm["minimal"])
+        show("runner, warm cache", warm["runner"][0], warm["runner"][2])
+        show("bare loop (data through mer-bench's loaders)", warm["bare"][0], warm["bare"][2])
+        show("minimal loop (no mer-bench import)", warm["minimal"][0], warm["minimal"][2])
         cold = cold_runs(work, args.cold_repeats)
         show("runner, cold cache", cold)
     one, two = extraction(1, args.clips), extraction(2, args.clips)
     print(f"TV-L1 112 px extraction of {args.clips} clips: 1 worker {one:.1f} s, "
           f"2 workers {two:.1f} s")
     runner = median(warm["runner"][0])
+    cpu = {name: median(used) for name, (_, used, _) in warm.items()}
+    print(f"CPU seconds (user + system), median: runner {cpu['runner']:.2f}, bare loop "
+          f"{cpu['bare']:.2f}, minimal loop {cpu['minimal']:.2f}")
     print()
     print(f"runner / bare loop:               {runner / median(warm['bare'][0]):.3f}x  (target <= 1.05)")
     print(f"runner / minimal loop:            {runner / median(warm['minimal'][0]):.3f}x  (reference)")
+    print(f"same in CPU seconds:              {cpu['runner'] / cpu['bare']:.3f}x and "
+          f"{cpu['runner'] / cpu['minimal']:.3f}x  (less exposed to a busy machine)")
     print(f"cold / warm feature cache:        {median(cold) / runner:.2f}x")
     print(f"extraction, 1 worker / 2 workers: {one / two:.2f}x  (target >= 1.8)")
 

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,6 @@ from mer_bench.data.samples import HIDDEN_ON_TEST, SampleSet, unshuffle
 from mer_bench.data.schemes import get_scheme
 from mer_bench.errors import MerBenchError, RunInterrupted
 from mer_bench.features.cache import FeatureCache, default_cache_dir
-from mer_bench.features.corruptions import CorruptedDataset, Corruption
 from mer_bench.method import Method, Prediction
 from mer_bench.methods import build_method, file_sha256, load_adapter_file, resolve_method
 from mer_bench.nn.episodes import EpisodeShrinkWarning
@@ -62,6 +62,9 @@ from mer_bench.timing import (
     resolve_device,
     sync,
 )
+
+if TYPE_CHECKING:
+    from mer_bench.features.corruptions import Corruption
 
 
 @dataclass
@@ -279,6 +282,7 @@ def corrupted_features(features: tuple[np.ndarray, ...], cache: FeatureCache, da
     which rows of ``samples`` are corrupted (bool (n,), None off the track)."""
     if options.corruption is None:
         return features, None
+    from mer_bench.features.corruptions import CorruptedDataset  # only on the robustness track
     chosen = options.corruption.chosen(samples["sample_id"])
     corrupted = CorruptedDataset(dataset, options.corruption)
     out = []

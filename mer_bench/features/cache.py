@@ -135,7 +135,7 @@ class FeatureCache:
         """``spec`` for every row: float32 (len(rows), ...), in row order.
 
         Hits are loaded in this process; misses are computed in ``n_jobs`` joblib workers
-        (chunks of at most 16 rows, at least eight per worker, so that the last
+        (chunks of at most 16 rows, at least sixteen per worker, so that the last
         chunks finish close together), with a tqdm bar. With ``n_jobs > 1`` each worker runs
         OpenCV on one thread (two workers on two cores would otherwise each start a pool
         the size of the machine); with ``n_jobs=1`` OpenCV keeps its own thread pool.
@@ -150,7 +150,7 @@ class FeatureCache:
                           f"(first: {corrupt[0].message})", stacklevel=2)
         missing = [i for i, a in enumerate(out) if a is None]
         if missing:
-            size = min(16, max(1, -(-len(missing) // (8 * n_jobs))))
+            size = min(16, max(1, -(-len(missing) // (16 * n_jobs))))
             chunks = [missing[i:i + size] for i in range(0, len(missing), size)]
             jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
                 delayed(self._compute_chunk)(dataset, rows.iloc[c], spec, n_jobs > 1)

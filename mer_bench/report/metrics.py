@@ -78,12 +78,19 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, clusters: np.ndarray, n
     per_cluster = per_cluster_confusions(y_true, y_pred, cluster_index, n_classes, n_clusters)
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_clusters, size=(n_boot, n_clusters))
-    weights = np.stack([np.bincount(d, minlength=n_clusters) for d in draws])
-    pooled = np.einsum("bs,sij->bij", weights, per_cluster)
+    pooled = np.einsum("bs,sij->bij", draw_counts(draws, n_clusters), per_cluster)
     values = headline_from_confusion(pooled)
     alpha = (1 - level) / 2
     return {k: [float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))]
             for k, v in values.items()}
+
+
+def draw_counts(draws: np.ndarray, n_clusters: int) -> np.ndarray:
+    """int64 (B, n_clusters): how often each cluster index occurs in each row of ``draws``
+    (B, k) — one ``bincount`` over all rows at once."""
+    offsets = np.arange(len(draws))[:, None] * n_clusters
+    return np.bincount((draws + offsets).ravel(), minlength=len(draws) * n_clusters
+                       ).reshape(len(draws), n_clusters)
 
 
 def per_cluster_confusions(y_true: np.ndarray, y_pred: np.ndarray, clusters: np.ndarray,
