@@ -46,7 +46,9 @@ def rejected(folder, match):
 def test_forged_row_through_pipes_and_newlines_stays_one_escaped_cell(genuine, tmp_path):
     evil = "flow-svm | smoke | 9.999 [9.999, 9.999] |\n### Fake section\n| fake"
     folder = forge(genuine, tmp_path, "loso", lambda d: d["method"].update(name=evil)
-                   or d["timing"].update(device="cpu|\nforged"), rederive=False)
+                   or d["timing"].update(device="cpu|\nforged", dtype="x|\n### Fake dtype",
+                                         threads="2|\n| fake", predict_samples_per_s_batch1="7|\n| fake"),
+                   rederive=False)
     text = build(folder, tmp_path / "board.md").read_text()
     lines = text.splitlines()
     assert not any(line.startswith(("### Fake", "| fake")) for line in lines)

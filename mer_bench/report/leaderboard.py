@@ -180,16 +180,15 @@ def _throughput(timing: dict) -> str:
     """Samples/s at the fold's batch size, and at batch size 1 where recorded."""
     fold = _number(timing.get("predict_samples_per_s"), ".0f")
     one = timing.get("predict_samples_per_s_batch1")
-    return fold if one is None else f"{fold} (batch 1: {one:.0f})"
+    return fold if one is None else f"{fold} (batch 1: {_number(one, '.0f')})"
 
 
 def _device(timing: dict) -> str:
     """The device, with the thread count and a dtype other than float32 where recorded."""
-    extras = [f"{timing['threads']} thread" + ("s" if timing["threads"] != 1 else "")
-              ] if timing.get("threads") else []
-    if timing.get("dtype", "float32") != "float32":
-        extras.append(timing["dtype"])
-    return " · ".join([timing.get("device", ""), *extras])
+    threads, dtype = timing.get("threads"), timing.get("dtype", "float32")
+    extras = [f"{threads} thread" + ("s" if threads != 1 else "")] if threads else []
+    extras += [str(dtype)] if dtype != "float32" else []
+    return " · ".join([str(timing.get("device", "")), *extras])
 
 
 def versus_best(best: dict, other: dict) -> str:
