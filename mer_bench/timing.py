@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_bench.errors import MerBenchError
+
 TIMING_REPEATS = 10
 """Timed calls per batch size (after one warm-up call)."""
 _PINNED: dict[str, int] = {}
@@ -34,7 +36,6 @@ def resolve_device(device: str, uses_torch: bool = True) -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; a method that does not
     use torch always runs on ``cpu``. Raises ``MerBenchError`` for an unknown device or
     CUDA asked for on a machine without it."""
-    from mer_bench.errors import MerBenchError
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise MerBenchError(f"unknown device {device!r}; choose from auto, cpu, cuda")
     if not uses_torch or device == "cpu":
