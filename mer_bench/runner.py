@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext
 from mer_bench.data.datasets import Dataset, load_dataset
-from mer_bench.data.samples import HIDDEN_ON_TEST, SampleSet, unshuffle
+from mer_bench.data.samples import SampleSet, unshuffle
 from mer_bench.data.schemes import get_scheme
 from mer_bench.errors import MerBenchError, RunInterrupted
 from mer_bench.features.cache import FeatureCache, default_cache_dir
@@ -431,7 +431,7 @@ class TaskWorker:
             for k, fold in enumerate(task.folds):
                 index = [position[s] for s in fold.test_ids]
                 rng = np.random.default_rng(stable_seed("seal", task.seed, fold.name))
-                test, order = SampleSet.sealed(self.visible.iloc[index],
+                test, order = SampleSet.sealed(self.samples.iloc[index],
                                                tuple(f[index] for f in self.test_features),
                                                self.classes, rng)
                 support = (None if fold.support_ids is None else
@@ -465,11 +465,6 @@ class TaskWorker:
     def positions(self) -> dict[str, int]:
         """Row of ``samples`` by sample id (built once per process)."""
         return {sid: i for i, sid in enumerate(self.samples["sample_id"])}
-
-    @cached_property
-    def visible(self) -> pd.DataFrame:
-        """``samples`` without the columns a test set never shows (once per process)."""
-        return self.samples.drop(columns=[c for c in HIDDEN_ON_TEST if c in self.samples])
 
     @cached_property
     def truth(self) -> dict[str, list]:
@@ -546,10 +541,11 @@ def _prediction_records(fold: Fold, seed: int, truth: dict[str, list], index: li
         finite = np.isfinite(prediction.scores).tolist()
         for record, values, ok in zip(records, prediction.scores.tolist(), finite):
             record["scores"] = [float(v) if keep else None for v, keep in zip(values, ok)]
-    for record, k in zip(records, index):
-        if fold.episode is not None:
+    if fold.episode is not None:
+        for record in records:
             record["episode"] = fold.episode
-        if corrupted is not None:
+    if corrupted is not None:
+        for record, k in zip(records, index):
             record["corrupted"] = bool(corrupted[k])
     return records
 

@@ -108,8 +108,7 @@ class SampleSet:
         """A labelled set, or with ``hide_labels`` a sealed one (see ``sealed``, which
         also shuffles; this keeps the row order given)."""
         if hide_labels:
-            hidden = [c for c in HIDDEN_ON_TEST if c in rows.columns]
-            visible = rows.drop(columns=hidden) if hidden else rows.copy(deep=False)
+            visible = rows.drop(columns=[c for c in HIDDEN_ON_TEST if c in rows.columns])
             visible.index = pd.RangeIndex(len(visible))
             visible["sample_id"] = [f"test-{k:05d}" for k in range(len(rows))]
             return cls(visible, features, classes, None)
