@@ -14,7 +14,8 @@
    the script also times a minimal loop that imports no mer-bench (feature file paths,
    labels and subjects from a CSV, ``np.load`` per clip): that ratio adds mer-bench's
    imports and data loading.
-   Median of ``--repeats`` runs of each, interleaved; the three must agree on UF1.
+   Median of ``--repeats`` runs of each, interleaved (the order rotates every round);
+   the three must agree on UF1.
 2. Cold vs warm feature cache: the same ``mer-bench run`` with an empty ``--cache-dir``
    (every clip's flow computed) against the warm run of 1. Median of ``--cold-repeats``.
 3. Feature extraction with 1 vs 2 workers: onset -> apex TV-L1 flow at 112 px for the
@@ -170,8 +171,10 @@ def warm_runs(work: Path, repeats: int) -> dict[str, tuple[list[float], list[flo
     wall: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     printed: dict[str, str] = {}
-    for _ in range(repeats):
-        for name, argv in commands.items():
+    names = list(commands)
+    for k in range(repeats):
+        for name in names[k % 3:] + names[:k % 3]:  # rotated: no command always runs first
+            argv = commands[name]
             elapsed, used, printed[name] = measured(argv)
             wall[name].append(elapsed)
             cpu[name].append(used)

@@ -15,7 +15,7 @@ import numpy as np
 
 from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext
 from mer_bench.data.datasets import load_dataset
-from mer_bench.data.samples import SampleSet
+from mer_bench.data.samples import SampleColumns, SampleSet
 from mer_bench.data.schemes import get_scheme
 from mer_bench.features import FeatureSpec
 from mer_bench.features.cache import FeatureCache
@@ -51,11 +51,12 @@ def tiny_data(specs: tuple[FeatureSpec, ...]) -> tuple[SampleSet, SampleSet, Sam
     train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     support_idx = train_idx[np.isin(rows["label"].to_numpy()[train_idx], [0, 1, 4])]
 
-    def pick(idx: np.ndarray) -> SampleSet:
-        return SampleSet.build(rows.iloc[idx], tuple(f[idx] for f in feats), classes, False)
+    table = SampleColumns(rows)
 
-    test, _ = SampleSet.sealed(rows.iloc[test_idx], tuple(f[test_idx] for f in feats), classes,
-                               np.random.default_rng(0))
+    def pick(idx: np.ndarray) -> SampleSet:
+        return SampleSet.gather(table, idx, feats, classes, False)
+
+    test, _ = SampleSet.sealed(table, test_idx, feats, classes, np.random.default_rng(0))
     return pick(train_idx), test, pick(support_idx)
 
 

@@ -58,15 +58,17 @@ def _apply_data_roots(args) -> None:
 
 def _corruption(args):
     """The robustness track's ``Corruption`` from --corrupt / --corrupt-share, or None."""
-    from mer_bench.features.corruptions import Corruption
     if args.corrupt is None:
         if args.corrupt_share is not None:
             raise MerBenchError("--corrupt-share needs --corrupt mask|noise|grayscale")
         return None
+    from mer_bench.features.corruptions import Corruption
     return Corruption(args.corrupt, 0.3 if args.corrupt_share is None else args.corrupt_share)
 
 
 def cmd_run(args) -> int:
+    from mer_bench.timing import size_pools_before_load
+    size_pools_before_load(args.threads)  # before numpy loads: no threadpoolctl call needed
     from mer_bench.report.leaderboard import collect, row, write
     from mer_bench.runner import RunOptions, run
     _apply_data_roots(args)

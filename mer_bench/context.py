@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import io
 import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -96,12 +97,27 @@ class RunContext:
     device: str = "cpu"
     seed: int = 0
     preset: str = "paper"
-    scratch_dir: Path | None = None
     auxiliary_loader: AuxiliaryLoader | None = None
     artifact_dir: Path | None = None
     feature_loader: FeatureLoader | None = None
     train_ids: frozenset[str] = frozenset()
     _memory: dict = field(default_factory=dict)
+    _scratch: tempfile.TemporaryDirectory | None = None
+
+    @property
+    def scratch_dir(self) -> Path:
+        """A private folder for this task's files, created on first use (most methods
+        never ask) and removed by ``close`` (the runner closes the context when the task
+        ends) or, failing that, when the context is garbage-collected."""
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="mer-bench-")
+        return Path(self._scratch.name)
+
+    def close(self) -> None:
+        """Remove the scratch folder, if one was made."""
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     def materialize(self, spec: FeatureSpec, sample_ids: list[str]) -> np.ndarray:
         """More features of the fold's training clips (e.g. motion-magnified copies),

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext
 from mer_bench.data.datasets import Dataset, load_dataset
-from mer_bench.data.samples import SampleSet, unshuffle
+from mer_bench.data.samples import SampleColumns, SampleSet, unshuffle
 from mer_bench.data.schemes import get_scheme
 from mer_bench.errors import MerBenchError, RunInterrupted
 from mer_bench.features.cache import FeatureCache, default_cache_dir
@@ -414,9 +414,9 @@ class TaskWorker:
         pin_threads(self.threads, method.uses_torch)
         precision, dtype = inference_precision(self.device, self.amp)
         train_ids = task.folds[0].train_ids
-        with tempfile.TemporaryDirectory(prefix="mer-bench-") as scratch:
-            ctx = RunContext(self.device, task.seed, self.preset, Path(scratch), self.auxiliary,
-                             self.artifact_dir, self.features_loader, frozenset(train_ids))
+        ctx = RunContext(self.device, task.seed, self.preset, self.auxiliary, self.artifact_dir,
+                         self.features_loader, frozenset(train_ids))
+        try:
             train = self._set([position[s] for s in train_ids])
             reset_peak_memory(self.device)
             start = time.perf_counter()
@@ -431,8 +431,7 @@ class TaskWorker:
             for k, fold in enumerate(task.folds):
                 index = [position[s] for s in fold.test_ids]
                 rng = np.random.default_rng(stable_seed("seal", task.seed, fold.name))
-                test, order = SampleSet.sealed(self.samples.iloc[index],
-                                               tuple(f[index] for f in self.test_features),
+                test, order = SampleSet.sealed(self.columns, index, self.test_features,
                                                self.classes, rng)
                 support = (None if fold.support_ids is None else
                            self._set([position[s] for s in fold.support_ids]))
@@ -449,6 +448,8 @@ class TaskWorker:
                                         unshuffle(prediction.scores, order))
                 records += _prediction_records(fold, task.seed, self.truth, index, prediction,
                                                self.corrupted)
+        finally:
+            ctx.close()
         timing = {
             "fit_seconds": fit_seconds,
             "predict_samples_per_s": throughput[-1]["samples_per_s"] if throughput else None,
@@ -471,10 +472,14 @@ class TaskWorker:
         """The columns a prediction record copies, as lists in ``samples`` order."""
         return {c: self.samples[c].tolist() for c in ("sample_id", "dataset", "subject", "label")}
 
+    @cached_property
+    def columns(self) -> SampleColumns:
+        """``samples`` as column arrays, what every set of this task is gathered from."""
+        return SampleColumns(self.samples)
+
     def _set(self, index: list[int]) -> SampleSet:
         """A labelled set (training or support) of the sample table's rows ``index``."""
-        rows = self.samples.iloc[index]
-        return SampleSet.build(rows, tuple(f[index] for f in self.features), self.classes, False)
+        return SampleSet.gather(self.columns, index, self.features, self.classes, False)
 
 
 def _fit_warnings(messages: list[Warning]) -> dict:

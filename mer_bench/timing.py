@@ -17,13 +17,12 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import statistics
 import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-
-import numpy as np
 
 from mer_bench.errors import MerBenchError
 
@@ -62,10 +61,29 @@ def device_name(device: str) -> str:
     return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
+POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                  "BLIS_NUM_THREADS")
+"""The environment variables BLAS and OpenMP libraries size their pools from when loaded."""
+
+
+def size_pools_before_load(threads: int) -> None:
+    """Size the BLAS/OpenMP pools at ``threads`` through ``POOL_VARIABLES``, when numpy
+    (and with it every such library) is not loaded yet: the command line does this
+    before its first heavy import, so that ``pin_threads`` need not ask threadpoolctl,
+    whose first call (≈ 30 ms) inspects every loaded library. Child processes (workers,
+    ``git``) inherit the variables. Once numpy is loaded it does nothing."""
+    if "numpy" in sys.modules:
+        return
+    for name in POOL_VARIABLES:
+        os.environ[name] = str(threads)
+    _PINNED["threads"] = threads
+
+
 def pin_threads(threads: int, uses_torch: bool) -> None:
     """Fix this process's compute threads at ``threads``: the BLAS/OpenMP pools numpy and
-    scikit-learn use (threadpoolctl, set once per process and value) and, for a torch
-    method, torch's intra-op pool."""
+    scikit-learn use (threadpoolctl, set once per process and value, unless
+    ``size_pools_before_load`` sized them) and, for a torch method, torch's intra-op
+    pool."""
     if _PINNED.get("threads") != threads:
         from threadpoolctl import threadpool_limits
         threadpool_limits(threads)
@@ -120,7 +138,7 @@ def median_seconds(call: Callable[[], object], device: str, repeats: int = TIMIN
         call()
         sync(device)
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(statistics.median(times))
 
 
 def measure_throughput(calls: dict[int, Callable[[], object]], device: str,
@@ -139,6 +157,6 @@ def predict_throughput(method, test, support, device: str) -> list[dict]:
     """Inference throughput of a fitted ``method`` (a ``Method``) on the ``SampleSet``
     ``test`` (with few-shot ``support`` or None): at batch size 1 (its first clip) and at
     its size (``measure_throughput``)."""
-    one = test.subset(np.arange(1))
+    one = test.subset([0])
     return measure_throughput({1: lambda: method.predict(one, support),
                                len(test): lambda: method.predict(test, support)}, device)

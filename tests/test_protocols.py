@@ -1,5 +1,8 @@
 """Invariants every protocol must keep (like scikit-learn's splitter checks)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -20,6 +23,15 @@ def case(request, casme2_table, megc_table):
 
 def test_every_protocol_is_covered():
     assert set(SETTINGS) == set(PROTOCOLS)
+
+
+def test_registry_names_match_the_classes_it_imports_lazily():
+    probe = ("import sys; from mer_bench.protocols import get_protocol; get_protocol('loso'); "
+             "print(sorted(m for m in sys.modules if m.startswith('mer_bench.protocols.')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout
+    assert "holdout" not in loaded and "fewshot" not in loaded and "mer_bench.protocols.loso" in loaded
+    assert all(PROTOCOLS[name].name == name for name in PROTOCOLS)
 
 
 def test_no_subject_on_both_sides(case):

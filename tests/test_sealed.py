@@ -10,7 +10,7 @@ import pytest
 
 from mer_bench.context import FeatureLoader, RunContext
 from mer_bench.data.datasets import load_dataset
-from mer_bench.data.samples import HIDDEN_ON_TEST, SampleSet, unshuffle
+from mer_bench.data.samples import HIDDEN_ON_TEST, SampleColumns, SampleSet, unshuffle
 from mer_bench.errors import MerBenchError
 from mer_bench.features import onset_apex
 from mer_bench.method import _METHODS, Method, MethodConfig, Prediction, register_method
@@ -76,8 +76,8 @@ def test_label_snooper_scores_at_chance_on_synth_smic(tmp_path, shared_cache, sn
 def test_sealed_set_hides_labels_annotations_and_ids():
     rows = load_dataset("synth-smic").samples.head(12).assign(label=np.arange(12) % 3)
     x = np.arange(12, dtype=np.float32)[:, None]
-    test, order = SampleSet.sealed(rows, (x,), ("negative", "positive", "surprise"),
-                                   np.random.default_rng(0))
+    test, order = SampleSet.sealed(SampleColumns(rows), np.arange(12), (x,),
+                                   ("negative", "positive", "surprise"), np.random.default_rng(0))
     assert not set(HIDDEN_ON_TEST) & set(test.rows.columns)
     assert list(test.rows["sample_id"]) == [f"test-{k:05d}" for k in range(12)]
     assert not set(test.rows["sample_id"]) & set(rows["sample_id"])

@@ -195,9 +195,9 @@ def versus_best(best: dict, other: dict) -> str:
     """``−0.085 (p=0.002)``: UF1 difference from the table's best row by the paired
     subject bootstrap; ``≈ best`` marks a difference that is not significant at 5 %;
     ``not paired`` where the two did not predict the same test units."""
-    from mer_bench.report.compare import compare
     if other is best:
         return "best"
+    from mer_bench.report.compare import compare
     try:
         c = compare(other, best)
     except MerBenchError:

@@ -42,16 +42,32 @@ def write_json(path: Path, data: dict, indent: int | None = 1) -> None:
     atomic_write_bytes(Path(path), json.dumps(data, indent=indent, sort_keys=False).encode())
 
 
+PACKAGES = {"mer-bench": "mer_bench", "numpy": "numpy", "pandas": "pandas",
+            "scikit-learn": "sklearn", "scipy": "scipy", "torch": "torch",
+            "opencv-contrib-python-headless": None, "joblib": "joblib"}
+"""Distributions whose versions a result records -> the module whose ``__version__``
+gives it when imported (None: always the installed metadata; OpenCV's module version
+omits the wheel's build number)."""
+
+
+def package_version(distribution: str) -> str | None:
+    """The version of ``distribution`` this process runs: its module's ``__version__``
+    when imported (a local build's ``+cu130`` tag included; no metadata scan), else the
+    installed metadata's; None when not installed."""
+    module = sys.modules.get(PACKAGES.get(distribution) or "")
+    if getattr(module, "__version__", None):
+        return str(module.__version__)
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def environment() -> dict:
-    """Package versions, git commit (when run from a checkout), CPU, GPU (as torch sees
-    it; None without one, or when the run's method does not use torch), Python."""
-    versions = {}
-    for name in ("mer-bench", "numpy", "pandas", "scikit-learn", "scipy", "torch",
-                 "opencv-contrib-python-headless", "joblib"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+    """Package versions (``package_version``), git commit (when run from a checkout),
+    CPU, GPU (as torch sees it; None without one, or when the run's method does not use
+    torch), Python."""
+    versions = {name: package_version(name) for name in PACKAGES}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5, cwd=Path(__file__).parent).stdout.strip() or None

@@ -121,10 +121,10 @@ def _fold_problems(result: dict, samples: pd.DataFrame) -> list[str]:
 
 
 def _corruption_problems(result: dict, samples: pd.DataFrame) -> list[str]:
-    from mer_bench.features.corruptions import Corruption
     c = result.get("corruption")
     if not c:
         return []
+    from mer_bench.features.corruptions import Corruption
     chosen = set(samples.loc[Corruption(c["kind"], c["share"], c["seed"]).chosen(
         samples["sample_id"]), "sample_id"])
     flagged = {p["sample_id"] for p in result["predictions"] if p.get("corrupted")}
