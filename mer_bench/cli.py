@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import sys
 from pathlib import Path
 
@@ -389,5 +390,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def entry() -> int:
+    """The ``mer-bench`` command: ``main``, then ``gc.freeze()`` before the interpreter
+    exits. Shutdown otherwise runs the cyclic garbage collector over every object the
+    imports created (scikit-learn, SciPy, pandas: ≈ 0.4 s on a 2-core machine, a tenth of
+    a small run); frozen objects are skipped, and the only effect is that cyclic garbage
+    still alive at exit is not collected (Python never promises that at exit anyway;
+    files are closed by their ``with`` blocks and temporary folders by ``atexit``).
+    ``main`` itself leaves the collector alone, for callers in a long-lived process."""
+    try:
+        return main()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

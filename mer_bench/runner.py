@@ -49,7 +49,7 @@ from mer_bench.methods import build_method, file_sha256, load_adapter_file, reso
 from mer_bench.nn.episodes import EpisodeShrinkWarning
 from mer_bench.nn.progress import RunEstimate, watching
 from mer_bench.protocols import Fold, Protocol, get_protocol
-from mer_bench.report.results import RESULT_SCHEMA, environment, write_json
+from mer_bench.report.results import RESULT_SCHEMA, environment, write_json, write_result
 from mer_bench.scaleout import backend_session
 from mer_bench.seeding import stable_seed
 from mer_bench.timing import (
@@ -254,7 +254,7 @@ def run(options: RunOptions) -> Path:
         _announce(run_warnings(outputs))
         result = _assemble(outputs, protocol, method, dataset, scheme, options, device, run_id, tasks)
         path = Path(options.out_dir) / f"{run_id}.json"
-        write_json(path, result)
+        write_result(path, result)
         shutil.rmtree(partial_dir, ignore_errors=True)
         return path
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mer_bench.errors import MerBenchError
-from mer_bench.report.leaderboard import build
-from mer_bench.report.results import load_result, verify_result
+from mer_bench.report.leaderboard import build, collect
+from mer_bench.report.results import load_result, verify_result, written_here
 from mer_bench.runner import RunOptions, run
 
 
@@ -52,6 +52,23 @@ def test_tampered_result_is_rejected(result_dir, tmp_path, tamper):
         build(folder, tmp_path / "board.md")
     skipped = build(folder, tmp_path / "board.md", skip_invalid=True).read_text()
     assert "majority" in skipped and "| flow-svm" not in skipped
+
+
+def test_a_fresh_result_is_trusted_only_while_untouched(result_dir):
+    """The result a run just wrote is not verified twice in its process; once the file
+    changes (even a forgery of the same length), it is verified in full again."""
+    path = sorted(result_dir.glob("flow-svm*.json"))[0]
+    assert written_here(path)
+    text = path.read_text()
+    forged = text.replace('"y_pred": 0', '"y_pred": 1', 1)
+    assert forged != text and len(forged) == len(text)
+    path.write_text(forged)
+    try:
+        assert not written_here(path)
+        with pytest.raises(MerBenchError, match=f"{path.name}.*does not match"):
+            collect(result_dir)
+    finally:
+        path.write_text(text)
 
 
 def test_malformed_file_is_named(result_dir, tmp_path):

@@ -87,15 +87,16 @@ class LabelsHidden(PermissionError):
 
 
 class SampleColumns:
-    """A sample table held as one array per column, extension dtypes (the nullable
-    ``apex``) kept: gathering a few rows from it costs microseconds where a pandas
-    ``iloc`` + ``drop`` costs milliseconds, and a LOSO run gathers two sets per fold."""
+    """A sample table held as one numpy array per column (strings and the nullable
+    ``apex`` as object arrays) and its dtypes: gathering rows from it is a numpy take
+    per column, microseconds where a pandas ``iloc`` + ``drop`` costs milliseconds (a
+    LOSO run gathers two sets per fold); ``SampleSet.rows`` restores the dtypes."""
 
     def __init__(self, table: pd.DataFrame):
-        self.arrays = {c: table[c].array if isinstance(table[c].dtype, pd.api.extensions.ExtensionDtype)
-                       else table[c].to_numpy() for c in table.columns}
+        self.arrays = {c: table[c].to_numpy() for c in table.columns}
+        self.dtypes = dict(table.dtypes)
 
-    def take(self, index: np.ndarray, hidden: tuple[str, ...] = ()) -> dict:
+    def take(self, index: np.ndarray, hidden: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
         """Rows ``index`` (integer positions) of every column not in ``hidden``."""
         return {c: a[index] for c, a in self.arrays.items() if c not in hidden}
 
@@ -113,11 +114,12 @@ class SampleSet:
     contract check sees an access even if it was swallowed).
     """
 
-    _columns: dict
+    _columns: dict[str, np.ndarray]
     features: tuple[np.ndarray, ...]
     classes: tuple[str, ...]
     _labels: np.ndarray | None = None
     label_reads: list[str] = field(default_factory=list)
+    _dtypes: dict = field(default_factory=dict)
 
     @classmethod
     def gather(cls, table: SampleColumns, index: np.ndarray, features: tuple[np.ndarray, ...],
@@ -130,9 +132,10 @@ class SampleSet:
         if hide_labels:
             columns = table.take(index, HIDDEN_ON_TEST)
             columns["sample_id"] = np.array([f"test-{k:05d}" for k in range(len(index))], object)
-            return cls(columns, features, classes, None)
+            return cls(columns, features, classes, None, _dtypes=table.dtypes)
         columns = table.take(index)
-        return cls(columns, features, classes, np.asarray(columns["label"], dtype=np.int64))
+        return cls(columns, features, classes, np.asarray(columns["label"], dtype=np.int64),
+                   _dtypes=table.dtypes)
 
     @classmethod
     def build(cls, rows: pd.DataFrame, features: tuple[np.ndarray, ...],
@@ -159,7 +162,8 @@ class SampleSet:
 
     @cached_property
     def rows(self) -> pd.DataFrame:
-        return pd.DataFrame(self._columns, index=pd.RangeIndex(len(self)))
+        frame = pd.DataFrame(self._columns, index=pd.RangeIndex(len(self)))
+        return frame.astype({c: t for c, t in self._dtypes.items() if c in frame.columns})
 
     @property
     def x(self) -> np.ndarray:
@@ -187,7 +191,7 @@ class SampleSet:
         labels = None if self._labels is None else self._labels[index]
         return SampleSet({c: a[index] for c, a in self._columns.items()},
                          tuple(f[index] for f in self.features), self.classes, labels,
-                         self.label_reads)
+                         self.label_reads, self._dtypes)
 
 
 def unshuffle(values: np.ndarray | None, order: np.ndarray) -> np.ndarray | None:

@@ -17,12 +17,10 @@ import json
 import sys
 from pathlib import Path
 
-from tabulate import tabulate
-
 from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import atomic_write_bytes
 from mer_bench.report.reported import REPORTED
-from mer_bench.report.results import load_result, verify_result
+from mer_bench.report.results import load_result, verify_result, written_here
 from mer_bench.report.verification import UNVERIFIED, VERIFIED, check_against_data
 
 HEADERS = ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", "Accuracy", "Seeds",
@@ -32,7 +30,8 @@ HEADERS = ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", "Accuracy", "Seed
 def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, dict]]:
     """Verified results under ``results_dir`` (recursively, ``*.json``; the runner's
     ``.partial`` folders are ignored), one per run id; each gets ``_status`` (verified
-    against data or not)."""
+    against data or not). The result a ``run`` in this process has just written is not
+    verified twice (``written_here``); ``leaderboard build`` verifies every file."""
     found, rejected, unreadable, seen = [], [], [], {}
     for path in sorted(Path(results_dir).rglob("*.json")):
         if ".partial" in path.parts:
@@ -42,7 +41,7 @@ def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, d
         except MerBenchError as err:
             unreadable.append(str(err))
             continue
-        problems, status = _problems(result)
+        problems, status = ([], VERIFIED) if written_here(path) else _problems(result)
         run_id = result.get("run_id") or str(path)
         if not problems and run_id in seen:
             problems = [f"run id {run_id} is already shown from {seen[run_id]}"]
@@ -268,7 +267,19 @@ def _table(key: tuple, items: list[tuple[Path, dict]], root: Path, reported: lis
     rows += reported_rows(reported, items)
     classes = cell(", ".join(items[0][1]["label_scheme"]["classes"])) if items else \
         "(no reproduced result yet)"
-    return [title, "", f"Classes: {classes}", "", tabulate(rows, headers, tablefmt="github"), ""]
+    return [title, "", f"Classes: {classes}", "", markdown_table(rows, headers), ""]
+
+
+def markdown_table(rows: list[list[str]], headers: list[str]) -> str:
+    """A GitHub pipe table, each column padded to its widest cell. Cells are shown
+    exactly as given (text already made safe by ``cell``; ``0.820`` stays ``0.820``)."""
+    widths = [max([len(h), *(len(r[k]) for r in rows)]) for k, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(headers), rule, *map(line, rows)])
 
 
 def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:

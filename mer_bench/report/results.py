@@ -63,6 +63,32 @@ def package_version(distribution: str) -> str | None:
         return None
 
 
+_WRITTEN_HERE: dict[Path, tuple[int, int]] = {}
+"""Result files this process assembled and wrote (``write_result``): path -> (size,
+modification time in ns) right after writing."""
+
+
+def write_result(path: Path, result: dict) -> None:
+    """Write a result the runner has just assembled and remember the file as written
+    here (``written_here``)."""
+    write_json(path, result)
+    stat = Path(path).stat()
+    _WRITTEN_HERE[Path(path).resolve()] = (stat.st_size, stat.st_mtime_ns)
+
+
+def written_here(path: Path) -> bool:
+    """Whether ``path`` is a result this process assembled and wrote, unchanged since
+    (same size and modification time): its metrics were computed from these very
+    predictions and its folds by the protocol it names a moment ago, so ``collect``
+    does not verify it a second time. Any other file, and this one once touched, is
+    verified in full."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return False
+    return _WRITTEN_HERE.get(Path(path).resolve()) == (stat.st_size, stat.st_mtime_ns)
+
+
 def environment() -> dict:
     """Package versions (``package_version``), git commit (when run from a checkout),
     CPU, GPU (as torch sees it; None without one, or when the run's method does not use
