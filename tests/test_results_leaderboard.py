@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mer_bench.errors import MerBenchError
-from mer_bench.report.leaderboard import build, collect
+from mer_bench.report.leaderboard import build, collect, markdown_table
 from mer_bench.report.results import load_result, verify_result, written_here
 from mer_bench.runner import RunOptions, run
 
@@ -144,3 +144,9 @@ def test_plot_command_draws_one_result(result_dir, tmp_path, capsys):
     source = next(result_dir.glob("*.json"))
     assert main(["plot", str(source), "--output", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_markdown_table_pads_columns_and_keeps_cells_as_written():
+    table = markdown_table([["mpfnet-p", "0.820"], ["a", "1"]], ["Method", "UAR"])
+    assert table.splitlines() == ["| Method   | UAR   |", "|----------|-------|",
+                                  "| mpfnet-p | 0.820 |", "| a        | 1     |"]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from mer_bench.context import RunContext
 from mer_bench.errors import MerBenchError
 from mer_bench.method import _METHODS, register_method
 from mer_bench.methods.flow_svm import FlowSVM, FlowSVMConfig
@@ -168,3 +169,14 @@ def test_resume_refuses_folds_of_another_setting(tmp_path, shared_cache, flaky):
     crashing.resume = True
     with pytest.raises(MerBenchError, match="computed under another setting"):
         run(crashing)
+
+
+def test_scratch_folder_is_made_on_first_use_and_removed_on_close():
+    untouched = RunContext()
+    untouched.close()  # nothing was made, nothing to remove
+    ctx = RunContext()
+    folder = ctx.scratch_dir
+    assert folder.is_dir() and ctx.scratch_dir == folder
+    (folder / "state.bin").write_bytes(b"x")
+    ctx.close()
+    assert not folder.exists()

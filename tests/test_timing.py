@@ -75,11 +75,20 @@ def test_amp_runs_every_predict_under_bf16_autocast_and_is_its_own_run(tmp_path,
     assert all(len(p["scores"]) == n_classes for p in amp["predictions"])  # float32 again
 
 
-def test_a_scikit_learn_run_never_imports_torch(tmp_path, shared_cache):
-    """flow-svm's whole run (results, leaderboard) stays off torch's ~3 s import."""
-    code = ("import sys; from pathlib import Path; from mer_bench.cli import main; "
-            f"code = main(['run', '--method', 'flow-svm', '--protocol', 'loso', '--preset', "
-            f"'smoke', '--out', {str(tmp_path)!r}, '--cache-dir', {str(shared_cache)!r}, "
-            "'--quiet']); assert code == 0; assert 'torch' not in sys.modules, 'torch imported'")
+def test_the_command_runs_scikit_learn_without_torch_on_pools_sized_at_start(tmp_path,
+                                                                              shared_cache):
+    """The ``mer-bench`` command (``entry``) running flow-svm: the whole run (results,
+    leaderboard) stays off torch's ~3 s import, and the BLAS/OpenMP pools hold
+    ``--threads`` threads, sized through the environment before numpy loaded (so
+    threadpoolctl was never needed to pin them)."""
+    code = ("import sys; from mer_bench.cli import entry; "
+            f"sys.argv = ['mer-bench', 'run', '--method', 'flow-svm', '--protocol', 'loso', "
+            f"'--preset', 'smoke', '--out', {str(tmp_path)!r}, '--cache-dir', "
+            f"{str(shared_cache)!r}, '--quiet']; code = entry(); assert code == 0, code; "
+            "assert 'torch' not in sys.modules, 'torch imported'; import os; "
+            "assert os.environ.get('OPENBLAS_NUM_THREADS') == '1', 'pools not sized at start'; "
+            "from threadpoolctl import threadpool_info; "
+            "pools = [p['num_threads'] for p in threadpool_info()]; "
+            "assert pools and set(pools) == {1}, pools")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
