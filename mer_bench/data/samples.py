@@ -132,10 +132,12 @@ class SampleSet:
         if hide_labels:
             columns = table.take(index, HIDDEN_ON_TEST)
             columns["sample_id"] = np.array([f"test-{k:05d}" for k in range(len(index))], object)
-            return cls(columns, features, classes, None, _dtypes=table.dtypes)
-        columns = table.take(index)
-        return cls(columns, features, classes, np.asarray(columns["label"], dtype=np.int64),
-                   _dtypes=table.dtypes)
+            labels = None
+        else:
+            columns = table.take(index)
+            labels = np.asarray(columns["label"], dtype=np.int64)
+        return cls(columns, features, classes, labels,
+                   _dtypes={c: table.dtypes[c] for c in columns})
 
     @classmethod
     def build(cls, rows: pd.DataFrame, features: tuple[np.ndarray, ...],
@@ -162,8 +164,7 @@ class SampleSet:
 
     @cached_property
     def rows(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self._columns, index=pd.RangeIndex(len(self)))
-        return frame.astype({c: t for c, t in self._dtypes.items() if c in frame.columns})
+        return pd.DataFrame(self._columns, index=pd.RangeIndex(len(self))).astype(self._dtypes)
 
     @property
     def x(self) -> np.ndarray:
