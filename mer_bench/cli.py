@@ -205,8 +205,9 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    """Confusion matrix of one result file (verified first), as a PNG."""
-    from mer_bench.report.plots import confusion_plot
+    """Confusion matrix of one result file (verified first), and its learning curves
+    where it has them, as PNGs."""
+    from mer_bench.report.plots import confusion_plot, diagnostics_plot
     from mer_bench.report.results import load_result, verify_result
     result = load_result(Path(args.result))
     problems = verify_result(result)
@@ -214,6 +215,10 @@ def cmd_plot(args) -> int:
         raise MerBenchError(f"{args.result}: {problems[0]}")
     output = Path(args.output) if args.output else Path(args.result).with_suffix(".confusion.png")
     print(confusion_plot(result, output))
+    curves = diagnostics_plot(result, output.with_name(output.name.replace(".confusion", "")
+                                                       .replace(".png", ".learning.png")))
+    if curves:
+        print(curves)
     return 0
 
 
@@ -344,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--output", required=True, help="checkpoint file to write")
     pre.set_defaults(func=cmd_pretrain)
 
-    plot = sub.add_parser("plot", help="confusion matrix of one result file (PNG)")
+    plot = sub.add_parser("plot", help="confusion matrix and learning curves of one result "
+                                       "file (PNG)")
     plot.add_argument("result", help="a result .json file")
     plot.add_argument("--output", help="PNG to write (default: RESULT.confusion.png)")
     plot.set_defaults(func=cmd_plot)

@@ -36,6 +36,41 @@ def quiet_dataset(name: str, data_seed: int) -> Dataset:
         return load_dataset(name, data_seed=data_seed)
 
 
+def macro_source(name: str, target: Dataset, data_seed: int) -> dict:
+    """Check the auxiliary macro-expression source of a run on ``target`` and describe it
+    for the run's identity and result: {"macro", "fingerprint", "synthetic"}.
+
+    A registered dataset must hold macro-expressions only and share no people with the
+    target (not the target itself, nor one of its parts): pre-training on the target's
+    own clips would show the test subjects to the method. A ``folder:`` source cannot be
+    checked and is warned about; so is a synthetic source for a real-data target (the
+    result then says it was pre-trained on synthetic faces)."""
+    from mer_bench.data.macro_folder import is_macro_folder
+    from mer_bench.data.schemes import base_dataset
+    if is_macro_folder(name):
+        warnings.warn(f"--macro-dataset {name}: a folder cannot be checked for micro-expressions "
+                      f"or for people of {target.name}; make sure it holds neither",
+                      stacklevel=2)
+        source = quiet_dataset(name, data_seed)
+        return {"macro": name, "fingerprint": source.fingerprint, "synthetic": False}
+    source = quiet_dataset(name, data_seed)
+    micro = int((source.samples["kind"] != "macro").sum())
+    if micro:
+        raise MerBenchError(f"--macro-dataset {name}: {micro} of its {len(source.samples)} clips "
+                            f"are not macro-expressions; the auxiliary source must be macro-only "
+                            f"(synth-ckplus, ckplus, or folder:PATH)")
+    parts = getattr(target, "parts", {target.name: target})
+    shared = {base_dataset(name)} & ({base_dataset(target.name)} | {base_dataset(p) for p in parts})
+    if shared:
+        raise MerBenchError(f"--macro-dataset {name}: it is (part of) the target dataset "
+                            f"{target.name}; the auxiliary source must share no people with it")
+    if source.synthetic and not target.synthetic:
+        warnings.warn(f"--macro-dataset {name} is synthetic but {target.name} is real: the "
+                      f"auxiliary training uses synthetic faces (give --macro-dataset ckplus or "
+                      f"folder:PATH)", stacklevel=2)
+    return {"macro": name, "fingerprint": source.fingerprint, "synthetic": source.synthetic}
+
+
 @dataclass
 class AuxiliaryLoader:
     """Picklable loader for ``RunContext.auxiliary``: the named dataset under its default

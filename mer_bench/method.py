@@ -163,6 +163,10 @@ class Method(ABC):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[MethodConfig]] = MethodConfig
+    uses_auxiliary: ClassVar[bool] = False
+    """True for a method that reads ``ctx.auxiliary("macro")``: the runner checks the
+    macro source (``context.macro_source``) and records it in the run identity and the
+    result."""
     uses_torch: ClassVar[bool] = True
     """False for a method that never touches torch (a scikit-learn adapter): the runner
     then runs it on the CPU whatever ``--device`` says, never imports torch for it, and
@@ -199,9 +203,31 @@ class Method(ABC):
         """The fitted torch modules (for counting, timing and device moves)."""
         return []
 
+    def diagnostics(self) -> dict[str, dict]:
+        """Learning diagnostics of the last ``fit``, one entry per training stage
+        (``training_stage``): what shows whether the method learned. {} for a method
+        that does not train; the runner stores them per fold in the result."""
+        return {}
+
     @property
     def input_specs(self) -> tuple[FeatureSpec, ...]:
         return self.inputs if isinstance(self.inputs, tuple) else (self.inputs,)
+
+
+DIAGNOSTIC_POINTS = 50
+"""Loss curves are stored with at most this many evenly spaced points per stage."""
+
+
+def training_stage(losses: list[float], **figures: float | None) -> dict:
+    """One training stage's diagnostics: its loss at start and end, the curve (at most
+    ``DIAGNOSTIC_POINTS`` evenly spaced values, first and last kept) and the stage's own
+    figures (``train_accuracy``, a loss floor, ...), all plain floats."""
+    losses = [float(v) for v in losses]
+    keep = np.unique(np.linspace(0, len(losses) - 1, min(len(losses), DIAGNOSTIC_POINTS))
+                     .round().astype(int)) if losses else []
+    return {"loss_start": losses[0] if losses else None, "loss_end": losses[-1] if losses else None,
+            "steps": len(losses), "loss": [losses[i] for i in keep],
+            **{k: None if v is None else float(v) for k, v in figures.items()}}
 
 
 def restrict_to_support(scores: np.ndarray, support: SampleSet | None) -> np.ndarray:

@@ -38,7 +38,7 @@ import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext
+from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext, macro_source
 from mer_bench.data.datasets import Dataset, load_dataset
 from mer_bench.data.samples import SampleColumns, SampleSet, unshuffle
 from mer_bench.data.schemes import get_scheme
@@ -216,14 +216,10 @@ def run(options: RunOptions) -> Path:
     adapter = adapter_source(options.method)
     method = build_method(name, options.preset, **options.method_overrides)
     device = method_device(method, options)
-    identity = {
-        "method": method.name, "config": method.config.to_dict(), "preset": options.preset,
-        "protocol": protocol.identity(), "dataset": dataset.name,
-        "fingerprint": dataset.fingerprint, "scheme": scheme.name, "seeds": list(options.seeds),
-        "threads": options.threads, **({"amp": True} if options.amp else {}),
-        **({"corruption": options.corruption.to_json()} if options.corruption else {}),
-        **({"adapter_sha256": adapter["sha256"]} if adapter else {}),
-    }
+    auxiliary = (macro_source(options.auxiliary["macro"], dataset, options.data_seed)
+                 if method.uses_auxiliary else None)
+    weights = weight_files(method)
+    identity = run_identity(method, protocol, dataset, scheme, options, adapter, auxiliary, weights)
     run_hash = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     track = f"__{options.corruption.tag}" if options.corruption else ""
     run_id = (f"{method.name}__{protocol.name}__{dataset.name}__{scheme.name}__{options.preset}"
@@ -253,10 +249,49 @@ def run(options: RunOptions) -> Path:
         outputs = [done[t.key] for t in tasks]
         _announce(run_warnings(outputs))
         result = _assemble(outputs, protocol, method, dataset, scheme, options, device, run_id, tasks)
+        result["method"].update({"auxiliary": auxiliary} if auxiliary else {})
+        result["method"].update({"weight_files": weights} if weights else {})
         path = Path(options.out_dir) / f"{run_id}.json"
         write_result(path, result)
         shutil.rmtree(partial_dir, ignore_errors=True)
         return path
+
+
+def run_identity(method: Method, protocol: Protocol, dataset: Dataset, scheme, options: RunOptions,
+                 adapter: dict | None, auxiliary: dict | None, weights: dict) -> dict:
+    """Everything that decides a run's predictions; its hash names the run (``run_id``),
+    so runs that differ in any of it never share a result file or resumed folds: the
+    method, config and preset, protocol, dataset and its fingerprint, scheme, seeds,
+    threads, precision, corruption, an adapter file's content, the macro source of a
+    method that reads one (name and fingerprint), and weight files' content."""
+    return {
+        "method": method.name, "config": method.config.to_dict(), "preset": options.preset,
+        "protocol": protocol.identity(), "dataset": dataset.name,
+        "fingerprint": dataset.fingerprint, "scheme": scheme.name, "seeds": list(options.seeds),
+        "threads": options.threads, **({"amp": True} if options.amp else {}),
+        **({"corruption": options.corruption.to_json()} if options.corruption else {}),
+        **({"adapter_sha256": adapter["sha256"]} if adapter else {}),
+        **({"auxiliary": auxiliary} if auxiliary else {}),
+        **({"weight_files": weights} if weights else {}),
+    }
+
+
+WEIGHT_FIELDS = ("pretrained", "checkpoint")
+"""Config fields that name a weights file: its sha256 joins the run identity."""
+
+
+def weight_files(method: Method) -> dict[str, dict]:
+    """{field: {"path", "sha256"}} for the config's weight-file fields that are set: a
+    run's identity and result name the file's content, not only its path."""
+    out = {}
+    for name in WEIGHT_FIELDS:
+        value = getattr(method.config, name, None)
+        if value:
+            path = Path(value)
+            if not path.is_file():
+                raise MerBenchError(f"-S {name}={value}: no such file")
+            out[name] = {"path": str(path), "sha256": file_sha256(path)}
+    return out
 
 
 def method_device(method: Method, options: RunOptions) -> str:
@@ -427,6 +462,9 @@ class TaskWorker:
                 method.fit(train, ctx)
             sync(self.device)
             fit_seconds = time.perf_counter() - start
+            diagnostics = {**method.diagnostics(),
+                           "fitted model": {"train_accuracy": self._train_accuracy(method, train_ids,
+                                                                                precision)}}
             records, episodes, throughput = [], [], []
             for k, fold in enumerate(task.folds):
                 index = [position[s] for s in fold.test_ids]
@@ -459,8 +497,19 @@ class TaskWorker:
             "device": self.device, "threads": self.threads, "dtype": dtype,
         }
         return task, {"seed": task.seed, "group": task.group, "predictions": records,
-                      "episodes": episodes, "timing": timing,
+                      "episodes": episodes, "timing": timing, "diagnostics": diagnostics,
                       **_fit_warnings([w.message for w in caught])}
+
+    def _train_accuracy(self, method: Method, train_ids: tuple[str, ...], precision) -> float:
+        """Accuracy of the fitted method on its own training clips, asked as a sealed
+        test set (no labels shown) under the run's inference ``precision``: a method
+        that cannot fit its training data is visible in every result."""
+        index = [self.positions[s] for s in train_ids]
+        train, order = SampleSet.sealed(self.columns, index, self.features, self.classes,
+                                        np.random.default_rng(0))
+        with precision:
+            labels = unshuffle(method.predict(train).labels, order)
+        return float(np.mean(labels == np.asarray(self.truth["label"])[index]))
 
     @cached_property
     def positions(self) -> dict[str, int]:
@@ -589,6 +638,7 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "predictions": predictions,
         **({"episodes": episodes} if episodes else {}),
         "metrics": metrics,
+        **learning_diagnostics(outputs),
         "timing": {
             "fit_seconds": float(np.mean([t["fit_seconds"] for t in timings])),
             "fit_seconds_total": float(np.sum([t["fit_seconds"] for t in timings])),
@@ -605,6 +655,24 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "environment": environment(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def learning_diagnostics(outputs: list[dict]) -> dict:
+    """``{"diagnostics": {"per_task": [...], "summary": {stage: {figure: median over
+    tasks}}}}`` from the tasks' ``Method.diagnostics``; {} when no task reported any."""
+    per_task = [{"seed": o["seed"], "group": o["group"], "stages": o.get("diagnostics") or {}}
+                for o in outputs]
+    if not any(t["stages"] for t in per_task):
+        return {}
+    summary: dict[str, dict] = {}
+    for task in per_task:
+        for stage_name, figures in task["stages"].items():
+            for key, value in figures.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    summary.setdefault(stage_name, {}).setdefault(key, []).append(value)
+    return {"diagnostics": {"per_task": per_task, "summary": {
+        name: {k: float(np.median(v)) for k, v in figures.items()}
+        for name, figures in summary.items()}}}
 
 
 def _median_batch1(timings: list[dict], key: str) -> float | None:

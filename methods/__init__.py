@@ -21,14 +21,18 @@ from mer_bench.method import _METHODS, Method
 
 BUILTIN = {
     "attr-contrast": "attr_contrast",
+    "bi-woof": "bi_woof",
     "flow-svm": "flow_svm",
+    "lbp-top": "lbp_top",
     "lightmannet": "lightmannet",
     "ma2mi": "ma2mi",
     "majority": "majority",
     "mcnet": "mcnet",
     "mpfnet-c": "mpfnet",
     "mpfnet-p": "mpfnet",
+    "off-apexnet": "off_apexnet",
     "protonet": "protonet",
+    "ststnet": "ststnet",
 }
 """Built-in method name -> its module under ``mer_bench.methods``."""
 ENTRY_POINT_GROUP = "mer_bench.methods"

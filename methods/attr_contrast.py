@@ -63,7 +63,7 @@ from torch import nn
 from mer_bench.data.facs import au_sentence
 from mer_bench.errors import MerBenchError
 from mer_bench.features import FrameSequence, OnsetApexSequence
-from mer_bench.method import Method, MethodConfig, register_method
+from mer_bench.method import Method, MethodConfig, register_method, training_stage
 from mer_bench.nn.contrastive import cross_modal_contrastive_loss
 from mer_bench.nn.text import DEFAULT_TEXT_ENCODER, embed_sentences
 from mer_bench.nn.training import ChannelStandardizer, minibatch_epochs, prediction_from_scores
@@ -205,3 +205,6 @@ class AttrContrast(Method):
 
     def torch_modules(self):
         return [self.model]
+
+    def diagnostics(self):
+        return {"contrastive + cross-entropy": training_stage(self.losses)}

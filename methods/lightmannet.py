@@ -50,9 +50,15 @@ Deviations and choices (the paper is silent or cannot be followed offline):
   person's appearance dominates a motion of under a pixel.
 - Batch norm: after meta-training, running statistics are re-estimated on the training
   clips (core ``recalibrate_batch_norm``); episodic updates alone left them far from the
-  data (logits in the hundreds at test time). MAML's usual transductive batch
-  statistics would make a prediction depend on the other test clips; we keep inference
-  inductive.
+  data (logits in the hundreds at test time). The test-time step normalizes with the
+  batch statistics of the clips it adapts on, as the inner steps of meta-training do,
+  and prediction uses running statistics re-estimated on those clips for the adapted
+  weights (core ``adapt``). MAML's usual transductive batch statistics would make a
+  prediction depend on the other test clips; we keep inference inductive.
+- Meta-training episodes keep every class with two clips or more (a rare class gets
+  fewer query, then support, clips: core ``sample_training_episode``); leaving out the
+  classes with fewer than K + Q training clips meant their rows of the all-class head
+  were never trained (seed 0: "surprise" never predicted in 2,500 queries).
 - ``fast``: 32 px, 6 frames (the temporal kernel's minimum), 20 outer steps of one task:
   a second-order step costs about 5 s on 2 CPU cores at that size (28 s at 48 px with
   8 frames and 2 tasks). The recipe (Conv4 width 64, rates, λ, second order) is the
@@ -70,7 +76,7 @@ from torch import nn
 from torch.func import functional_call
 
 from mer_bench.features import FrameSequence
-from mer_bench.method import Method, MethodConfig, register_method
+from mer_bench.method import Method, MethodConfig, register_method, training_stage
 from mer_bench.nn.meta import (
     MetaAuxSchedule,
     adapt,
@@ -195,6 +201,7 @@ class LightmanNetModel(nn.Module):
 
 @register_method("lightmannet")
 class LightmanNet(Method):
+    uses_auxiliary = True
     Config = LightmanNetConfig
 
     @property
@@ -226,42 +233,48 @@ class LightmanNet(Method):
         x = self.prepare(train.x)
         self.macro = self.prepare(ctx.auxiliary("macro").x) if cfg.auxiliary else None
         if cfg.bilevel:
-            meta_aux_train(self.model, x, train.labels, self.macro, self.schedule(), self.rng,
-                           ctx.device)
+            self.stage = ("bi-level meta-training (outer query loss)", meta_aux_train(
+                self.model, x, train.labels, self.macro, self.schedule(), self.rng, ctx.device))
             chosen = self.rng.choice(len(train), size=min(cfg.adapt_batch, len(train)), replace=False)
             self.fold_params = adapt(self.model, x[chosen], train.labels[chosen],
                                      np.arange(train.n_classes), self.schedule(), ctx.device)
         else:
-            self._supervised(x, train)
-            self.fold_params = parameters_of(self.model)
+            self.stage = ("supervised (ablation)", self._supervised(x, train))
+            self.fold_params = (parameters_of(self.model), dict(self.model.named_buffers()))
 
-    def _supervised(self, x: np.ndarray, train) -> None:
+    def _supervised(self, x: np.ndarray, train) -> list[float]:
         """Ablation without bi-level optimization: the same λ1 L_pri + λ2 L_aux on
-        mini-batches of the training clips, Adam (β, weight decay), no adaptation."""
+        mini-batches of the training clips, Adam (β, weight decay), no adaptation.
+        Returns the mean loss per epoch."""
         cfg, schedule = self.config, self.schedule()
         optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.beta, weight_decay=cfg.weight_decay)
         xt, yt = torch.from_numpy(x), torch.tensor(train.labels, device=self.device)
         classes = torch.arange(train.n_classes, device=self.device)
         batch = max(2, cfg.tasks_per_batch * cfg.k_shot * 4)
         self.model.train()
+        losses = []
         for _ in stage(cfg.supervised_epochs, "supervised epochs"):
+            total = 0.0
             for idx in minibatches(len(train), batch, self.rng):
                 macro = aux_batch(self.macro, cfg.aux_batch, self.rng, self.device)
                 optimizer.zero_grad()
-                task_loss(self.model, parameters_of(self.model), xt[idx].to(self.device), yt[idx],
-                          classes, macro, schedule).backward()
+                loss = task_loss(self.model, parameters_of(self.model), xt[idx].to(self.device),
+                                 yt[idx], classes, macro, schedule)
+                loss.backward()
                 optimizer.step()
+                total += float(loss.detach()) * len(idx)
+            losses.append(total / len(train))
         recalibrate_batch_norm(self.model, x, self.device)
+        return losses
 
     def predict(self, test, support=None):
-        params = self.fold_params
+        params, buffers = self.fold_params
         if support is not None and self.config.bilevel:
-            params = adapt(self.model, self.prepare(support.x), support.labels,
-                           np.unique(support.labels), self.schedule(), self.device)
+            params, buffers = adapt(self.model, self.prepare(support.x), support.labels,
+                                    np.unique(support.labels), self.schedule(), self.device)
         self.model.eval()
         x = self.prepare(test.x)
         with torch.no_grad():
-            buffers = dict(self.model.named_buffers())
             logits = torch.cat([functional_call(self.model, (params, buffers),
                                                 (torch.from_numpy(x[i:i + 64]).to(self.device),))[0]
                                 for i in range(0, len(test), 64)])
@@ -269,3 +282,7 @@ class LightmanNet(Method):
 
     def torch_modules(self):
         return [self.model]
+
+    def diagnostics(self):
+        name, losses = self.stage
+        return {name: training_stage(losses)}

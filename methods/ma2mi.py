@@ -69,7 +69,7 @@ from torch import nn
 
 from mer_bench.errors import MerBenchError
 from mer_bench.features import FramePairs, FrameSequence
-from mer_bench.method import Method, MethodConfig, register_method
+from mer_bench.method import Method, MethodConfig, register_method, training_stage
 from mer_bench.nn.augment import apply_affine, random_affine
 from mer_bench.nn.generative import (
     ConditionalDiT,
@@ -82,6 +82,9 @@ from mer_bench.nn.training import minibatch_epochs, prediction_from_scores
 from mer_bench.seeding import seed_everything, stable_int
 
 PRETRAIN_MODES = ("reconstruction", "classification", "none")
+PRETRAIN_CODE_VERSION = 2
+"""Part of the pre-training cache key: bump when the pre-training code changes what it
+builds, so a cached checkpoint of older code is never reused."""
 PRETRAIN_FIELDS = ("size", "width", "pretrain", "latent", "position_encoder", "position_loss",
                    "ae_channels", "latent_channels", "ae_epochs", "ae_lr", "dit_layers",
                    "dit_heads", "dit_head_dim", "patch_size", "pretrain_epochs",
@@ -173,6 +176,7 @@ def _as_frames(pairs: np.ndarray) -> np.ndarray:
 
 @register_method("ma2mi")
 class MA2MI(Method):
+    uses_auxiliary = True
     Config = MA2MIConfig
 
     @property
@@ -191,7 +195,8 @@ class MA2MI(Method):
         if cfg.pretrain == "none":
             return {}
         fields = {name: getattr(cfg, name) for name in PRETRAIN_FIELDS}
-        key = f"ma2mi-pretrain:{sorted(fields.items())}:{ctx.auxiliary_fingerprint('macro')}:" \
+        key = f"ma2mi-pretrain:v{PRETRAIN_CODE_VERSION}:{sorted(fields.items())}:" \
+              f"{ctx.auxiliary_fingerprint('macro')}:" \
               f"seed{ctx.seed}"
         build = self._pretrain_reconstruction if cfg.pretrain == "reconstruction" \
             else self._pretrain_classification
@@ -233,7 +238,9 @@ class MA2MI(Method):
         dit.train()
         losses = minibatch_epochs(loss_of, len(pairs), cfg.pretrain_epochs, cfg.pretrain_batch,
                                   optimizer, rng, "pre-training epochs", decay.step)
-        return {"miacnet": _cpu_state(miac), "losses": torch.tensor(losses)}
+        return {"miacnet": _cpu_state(miac), "losses": torch.tensor(losses),
+                "reconstruction": reconstruction_check(miac, dit, frames, targets, ctx.device,
+                                                       independent, ctx.seed)}
 
     def _reconstruction_targets(self, pairs: np.ndarray, rng: np.random.Generator,
                                 device: str) -> torch.Tensor:
@@ -273,6 +280,8 @@ class MA2MI(Method):
     def fit(self, train, ctx):
         cfg = self.config
         state = self.pretrained_state(ctx)
+        self.pretrain_losses = [float(v) for v in state.get("losses", [])]
+        self.reconstruction = [float(v) for v in state.get("reconstruction", [])]
         seed_everything(ctx.seed)
         self.device = ctx.device
         self.miac = MIACNet(cfg.width, cfg.position_encoder).to(ctx.device)
@@ -326,6 +335,42 @@ class MA2MI(Method):
 
     def torch_modules(self):
         return [self.miac, self.head]
+
+    def diagnostics(self):
+        stages = {"fine-tuning": training_stage(self.losses)}
+        if self.pretrain_losses:
+            figures = dict(zip((f"reconstruction_l1_{k}" for k in RECONSTRUCTION_FIGURES),
+                               self.reconstruction))
+            stages[f"pre-training ({self.config.pretrain})"] = training_stage(self.pretrain_losses,
+                                                                              **figures)
+        return stages
+
+
+RECONSTRUCTION_FIGURES = ("own_condition", "shuffled_condition", "copy_baseline")
+"""What ``reconstruction_check`` measures, in its order."""
+
+
+@torch.no_grad()
+def reconstruction_check(miac: nn.Module, dit: nn.Module, frames: torch.Tensor,
+                         targets: torch.Tensor, device: str, detach_position: bool, seed: int,
+                         n: int = 256) -> torch.Tensor:
+    """Did pre-training learn motion? L1 reconstruction loss of the next latent on up to
+    ``n`` pre-training pairs (eval mode) with each pair's own C_Δ, with C_Δ shuffled
+    across pairs, and of copying Z_t (the prediction without any motion): float (3,) in
+    ``RECONSTRUCTION_FIGURES`` order. Own below shuffled means the DiT reads C_Δ; own
+    below copy means the motion code predicts the change. ``frames`` (N, 2, 3, S, S),
+    ``targets`` (N, 2, c, h, w)."""
+    miac.eval()
+    dit.eval()
+    generator = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(frames), generator=generator)[:n]
+    onset, later = (frames[pick, k].to(device) for k in (0, 1))
+    z = targets[pick].to(device)
+    condition = miac.condition(onset, later, detach_position)
+    shuffled = condition[torch.randperm(len(pick), generator=generator).to(device)]
+    return torch.tensor([float(F.l1_loss(dit(z[:, 0], condition), z[:, 1])),
+                         float(F.l1_loss(dit(z[:, 0], shuffled), z[:, 1])),
+                         float(F.l1_loss(z[:, 0], z[:, 1]))])
 
 
 def _cpu_state(module: nn.Module) -> dict:

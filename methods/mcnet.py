@@ -59,7 +59,7 @@ import torch
 from mer_bench.data.samples import SampleSet
 from mer_bench.errors import MerBenchError
 from mer_bench.features import onset_apex
-from mer_bench.method import Method, MethodConfig, register_method
+from mer_bench.method import Method, MethodConfig, register_method, training_stage
 from mer_bench.nn.backbones import build_backbone
 from mer_bench.nn.fusion import choose_gamma, split_validation_subjects
 from mer_bench.nn.prototypes import PrototypeClassifier
@@ -121,6 +121,7 @@ class Pipeline:
 
 @register_method("mcnet")
 class MCNet(Method):
+    uses_auxiliary = True
     Config = MCNetConfig
 
     @property
@@ -140,6 +141,7 @@ class MCNet(Method):
         self.val_subjects = sorted(set(train.subjects[is_val]))
         inner = train.subset(np.flatnonzero(~is_val))
         self.pipelines: dict[str, Pipeline] = {}
+        self.stages: dict[str, dict] = {}
         if use_micro:
             self.pipelines["micro"] = self._micro_pipeline(inner, ctx)
         if use_macro:
@@ -155,9 +157,12 @@ class MCNet(Method):
     def _micro_pipeline(self, inner: SampleSet, ctx) -> Pipeline:
         standardize = ChannelStandardizer.fit(inner.x)
         encoder = self._new_encoder(inner.x.shape[1])
-        supervised_train(encoder, standardize(inner.x), inner.labels, inner.n_classes,
-                         self._pretrain_schedule(), np.random.default_rng(ctx.seed), ctx.device)
-        self._meta_train(encoder, standardize, inner, ctx.seed)
+        losses = supervised_train(encoder, standardize(inner.x), inner.labels, inner.n_classes,
+                                  self._pretrain_schedule(), np.random.default_rng(ctx.seed),
+                                  ctx.device)
+        self.stages["micro supervised pre-training"] = training_stage(losses)
+        self.stages["micro meta-training"] = training_stage(
+            self._meta_train(encoder, standardize, inner, ctx.seed))
         return Pipeline(encoder, standardize)
 
     def _macro_pipeline(self, inner: SampleSet, ctx) -> Pipeline:
@@ -167,7 +172,8 @@ class MCNet(Method):
         state = ctx.artifact(key, lambda: self._pretrain_macro(ctx), check=encoder.load_state_dict)
         encoder.load_state_dict(copy.deepcopy(state))
         standardize = ChannelStandardizer.fit(inner.x)
-        self._meta_train(encoder, standardize, inner, ctx.seed + 1)
+        self.stages["macro meta-training"] = training_stage(
+            self._meta_train(encoder, standardize, inner, ctx.seed + 1))
         return Pipeline(encoder, standardize)
 
     def _pretrain_macro(self, ctx) -> dict:
@@ -193,13 +199,13 @@ class MCNet(Method):
         return SupervisedSchedule(epochs=cfg.pretrain_epochs, batch_size=cfg.pretrain_batch,
                                   lr=cfg.pretrain_lr)
 
-    def _meta_train(self, encoder, standardize, inner: SampleSet, seed: int) -> None:
+    def _meta_train(self, encoder, standardize, inner: SampleSet, seed: int) -> list[float]:
         cfg = self.config
         schedule = EpisodicSchedule(steps=cfg.meta_steps, k_shot=cfg.k_shot, q_query=cfg.q_query,
                                     tasks_per_batch=cfg.tasks_per_batch, lr=cfg.meta_lr,
                                     scale=cfg.scale)
-        episodic_train(encoder, standardize(inner.x), inner.labels, schedule,
-                       np.random.default_rng(stable_seed("mcnet-meta", seed)), self.device)
+        return episodic_train(encoder, standardize(inner.x), inner.labels, schedule,
+                              np.random.default_rng(stable_seed("mcnet-meta", seed)), self.device)
 
     # --- prototypes and prediction -------------------------------------------------------
 
@@ -230,6 +236,9 @@ class MCNet(Method):
 
     def torch_modules(self):
         return [p.encoder for p in self.pipelines.values()]
+
+    def diagnostics(self):
+        return self.stages
 
     def n_prototypes(self) -> dict[str, int]:
         """Prototypes per pipeline after fitting (meta-clustering gives >= n_classes)."""

@@ -101,7 +101,7 @@ from mer_bench.data.samples import SampleSet
 from mer_bench.data.schemes import base_dataset
 from mer_bench.errors import MerBenchError
 from mer_bench.features import OnsetApexSequence
-from mer_bench.method import Method, MethodConfig, register_method
+from mer_bench.method import Method, MethodConfig, register_method, training_stage
 from mer_bench.nn.backbones import CAI3D
 from mer_bench.nn.fusion import GAMMAS_FROM_ZERO, choose_gamma, split_validation_subjects
 from mer_bench.nn.prototypes import PrototypeClassifier
@@ -272,14 +272,15 @@ class MPFNet(Method):
 
     def _train_encoders(self, inner: SampleSet, ctx) -> list[nn.Module]:
         cfg, seed = self.config, ctx.seed
+        self.stages: dict[str, dict] = {}
         x, labels = self.standardize(inner.x), inner.labels
         c_in = x.shape[1]
         gfe = self._new_cai3d(c_in)
         if cfg.priors in ("both", "gfe"):
-            triplet_train(gfe, x, labels, TripletSchedule(cfg.triplet_epochs, cfg.triplet_batch,
-                                                          cfg.triplet_lr, margin=cfg.margin),
-                          np.random.default_rng(stable_seed("gfe", seed)), self.device,
-                          self.execution)
+            self.stages["GFE triplet"] = training_stage(triplet_train(
+                gfe, x, labels, TripletSchedule(cfg.triplet_epochs, cfg.triplet_batch,
+                                                cfg.triplet_lr, margin=cfg.margin),
+                np.random.default_rng(stable_seed("gfe", seed)), self.device, self.execution))
         if cfg.single_encoder:  # one CA-I3D: no prior, the triplet prior or the magnification prior
             if cfg.priors == "afe":
                 self._pretrain_afe(gfe, gfe.parameters(), inner, ctx)
@@ -303,9 +304,9 @@ class MPFNet(Method):
                                     tasks_per_batch=cfg.tasks_per_batch, lr=cfg.meta_lr,
                                     scale=cfg.scale)
         for k, encoder in enumerate(encoders):
-            episodic_train(encoder, x, labels, schedule,
-                           np.random.default_rng(stable_seed("meta", seed, k)), self.device,
-                           self.execution)
+            self.stages[f"meta-training encoder {k}"] = training_stage(episodic_train(
+                encoder, x, labels, schedule, np.random.default_rng(stable_seed("meta", seed, k)),
+                self.device, self.execution))
         return encoders
 
     def _pretrain_afe(self, encoder: nn.Module, params, inner: SampleSet, ctx) -> None:
@@ -315,9 +316,10 @@ class MPFNet(Method):
         x, labels = self.magnified_set(inner, ctx)
         schedule = SupervisedSchedule(cfg.afe_epochs, cfg.afe_batch, cfg.afe_lr,
                                       lr_step=cfg.afe_lr_step, lr_gamma=0.1)
-        supervised_train(encoder, self.standardize(x), labels, inner.n_classes, schedule,
-                         np.random.default_rng(stable_seed("afe", ctx.seed)), self.device,
-                         params=list(params), execution=self.execution)
+        self.stages["AFE magnification pre-training"] = training_stage(supervised_train(
+            encoder, self.standardize(x), labels, inner.n_classes, schedule,
+            np.random.default_rng(stable_seed("afe", ctx.seed)), self.device,
+            params=list(params), execution=self.execution))
 
     def magnified_set(self, inner: SampleSet, ctx) -> tuple[np.ndarray, np.ndarray]:
         """The AFE's training set: every clip of ``inner`` as it is plus its magnified
@@ -361,6 +363,9 @@ class MPFNet(Method):
 
     def torch_modules(self):
         return list(self.encoders)
+
+    def diagnostics(self):
+        return self.stages
 
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mer_bench.features import onset_apex
-from mer_bench.method import Method, MethodConfig, register_method
+from mer_bench.method import Method, MethodConfig, register_method, training_stage
 from mer_bench.nn.prototypes import PrototypeClassifier
 from mer_bench.nn.training import (
     ChannelStandardizer,
@@ -72,8 +72,8 @@ class ProtoNet(Method):
         schedule = EpisodicSchedule(steps=cfg.steps, k_shot=cfg.k_shot, q_query=cfg.q_query,
                                     tasks_per_batch=cfg.tasks_per_batch, lr=cfg.lr, scale=cfg.scale)
         x = self.standardize(train.x)
-        episodic_train(self.encoder, x, train.labels, schedule,
-                       np.random.default_rng(ctx.seed), ctx.device)
+        self.losses = episodic_train(self.encoder, x, train.labels, schedule,
+                                     np.random.default_rng(ctx.seed), ctx.device)
         labels = torch.tensor(train.labels, device=ctx.device)
         self.classifier = PrototypeClassifier.from_mean(embed(self.encoder, x, ctx.device), labels,
                                                         train.n_classes, cfg.scale)
@@ -90,3 +90,6 @@ class ProtoNet(Method):
 
     def torch_modules(self):
         return [self.encoder]
+
+    def diagnostics(self):
+        return {"episodic meta-training": training_stage(self.losses)}

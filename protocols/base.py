@@ -21,18 +21,14 @@ import numpy as np
 import pandas as pd
 
 from mer_bench.errors import MerBenchError
+from mer_bench.report.intervals import INTERVAL_METHOD, headline_intervals
 from mer_bench.report.metrics import (
     HEADLINE,
-    bootstrap_ci,
     classification_metrics,
     headline_from_confusion,
     per_cluster_confusions,
     t_interval,
 )
-
-BOOTSTRAP_DRAWS = 2000
-"""Bootstrap draws for every interval (endpoints moved by up to 0.01 between bootstrap
-seeds at 1,000)."""
 
 
 @dataclass(frozen=True)
@@ -111,13 +107,15 @@ def subject_folds(samples: pd.DataFrame, test_subjects_by_fold: dict[str, list[s
 
 def pooled_summary(predictions: pd.DataFrame, classes: tuple[str, ...],
                    per_subject: bool = False, per_dataset: bool = False) -> dict:
-    """MEGC2019 pooling: one confusion over every fold (and seed), bootstrap CI over
-    subjects, optional per-subject / per-source-dataset tables, spread over seeds."""
+    """MEGC2019 pooling: one confusion over every fold (and seed); 95 % bootstrap-t
+    interval over subjects (a subject is one cluster across seeds; with several seeds the
+    between-seed spread widens it where larger, ``mer_bench.report.intervals``);
+    optional per-subject / per-source-dataset tables; spread over seeds."""
     y_true, y_pred = predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy()
     out = classification_metrics(y_true, y_pred, classes)
-    out["ci"] = bootstrap_ci(y_true, y_pred, predictions["subject"].to_numpy(), len(classes),
-                             BOOTSTRAP_DRAWS, seed=0)
-    out["ci_method"] = f"percentile bootstrap over subjects ({BOOTSTRAP_DRAWS} draws, seed 0)"
+    out["ci"] = headline_intervals(y_true, y_pred, predictions["subject"].to_numpy(),
+                                   predictions["seed"].to_numpy(), len(classes))
+    out["ci_method"] = INTERVAL_METHOD
     if per_subject:
         out["per_subject"] = _headline_by(predictions, "subject", classes)
     if per_dataset:

@@ -23,7 +23,7 @@ def test_list_names_everything(capsys):
 
 
 BAD = [
-    (["--method", "nope", "--protocol", "loso"], "unknown method 'nope'; choose from attr-contrast, flow-svm"),
+    (["--method", "nope", "--protocol", "loso"], "unknown method 'nope'; choose from attr-contrast, bi-woof, flow-svm"),
     (["--method", "flow-svm", "--protocol", "lopo"], "unknown protocol 'lopo'; choose from loso"),
     (["--method", "flow-svm", "--protocol", "loso", "--dataset", "casme9"],
      "unknown dataset 'casme9'; choose from"),

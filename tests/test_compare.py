@@ -84,3 +84,16 @@ def test_cli_prints_markdown_and_json(two_loso_results, capsys):
                  "--results", str(out), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) >= {"delta", "ci", "p_value", "mcnemar", "files"}
+
+
+def test_a_tampered_result_given_by_path_is_refused(two_loso_results, tmp_path, capsys):
+    out, path_a, _ = two_loso_results
+    forged = json.loads(path_a.read_text())
+    wrong = next(p for p in forged["predictions"] if p["y_pred"] != p["y_true"])
+    wrong["y_pred"] = wrong["y_true"]  # one more right answer, metrics left as they were
+    target = tmp_path / "forged.json"
+    target.write_text(json.dumps(forged))
+    code = main(["compare", str(target), "majority", "--protocol", "loso", "--scheme", "casme2-5",
+                 "--results", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "forged.json: not verified, refused" in err

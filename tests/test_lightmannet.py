@@ -109,3 +109,69 @@ def test_ablations_run(overrides):
     assert method.predict(test).labels.shape == (len(test),)
     if overrides.get("backbone") == "resnet18":
         assert method.parameter_count() > 11_000_000
+
+
+def _planted_clips(n=48, seed=0):
+    """(n, 3, 6, 32, 32) clips whose class (3) is a bright patch in one of three places."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    x = rng.normal(0, 1, (n, 3, 6, 32, 32)).astype(np.float32)
+    for i, c in enumerate(labels):
+        x[i, :, 2:, 4 + 8 * c:12 + 8 * c, 8:24] += 1.5
+    return x, labels
+
+
+def _accuracy(model, params, buffers, x, labels):
+    with torch.no_grad():
+        logits = torch.func.functional_call(model, (params, buffers), (torch.from_numpy(x),))[0]
+    return float((logits.argmax(1).numpy() == labels).mean()), float(logits.abs().max())
+
+
+def test_adaptation_on_its_own_training_clips_does_not_break_a_fitted_model():
+    """The test-time step normalizes like the inner steps of training (batch statistics)
+    and prediction uses statistics for the adapted weights: training accuracy and the
+    logits' scale stay where they were (eval-mode adaptation took 0.99 to 0.45)."""
+    torch.manual_seed(0)
+    x, labels = _planted_clips()
+    model = LightmanNetModel(3, 6, 8, "conv4", auxiliary=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(60):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(torch.from_numpy(x))[0], torch.from_numpy(labels)).backward()
+        optimizer.step()
+    meta.recalibrate_batch_norm(model, x, "cpu")
+    before, scale = _accuracy(model, parameters_of(model), dict(model.named_buffers()), x, labels)
+    assert before >= 0.9
+    params, buffers = meta.adapt(model, x, labels, np.arange(3), MetaAuxSchedule(alpha=0.2), "cpu")
+    after, adapted_scale = _accuracy(model, params, buffers, x, labels)
+    assert after >= before - 0.05 and adapted_scale < 10 * scale
+
+
+def test_an_outer_step_lowers_the_query_loss():
+    torch.manual_seed(0)
+    model = Linear()
+    (xs, ys, classes), (xq, yq, _) = _task(0), _task(1)
+    schedule = MetaAuxSchedule(alpha=0.1)
+
+    def query_loss():
+        fast = inner_update(model, parameters_of(model), xs, ys, classes, None, schedule, True)
+        return restricted_ce(torch.func.functional_call(model, fast, (xq,))[0], yq, classes)
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    start = query_loss()
+    optimizer.zero_grad()
+    start.backward()
+    optimizer.step()
+    assert query_loss().item() < start.item()
+
+
+def test_meta_training_episodes_keep_a_rare_class():
+    from mer_bench.nn.episodes import sample_training_episode, training_ways
+    labels = np.array([0] * 20 + [1] * 20 + [2] * 3)  # class 2 has fewer than K + Q clips
+    rng = np.random.default_rng(0)
+    assert training_ways(labels, None) == 3
+    episode = sample_training_episode(labels, 3, 5, 5, rng)
+    rare = labels[episode.support] == 2, labels[episode.query] == 2
+    assert rare[0].sum() == 2 and rare[1].sum() == 1  # K shrinks to n - 1, Q to what is left
+    assert not set(episode.support) & set(episode.query)

@@ -54,13 +54,22 @@ def test_equivariance_loss_is_zero_for_an_equivariant_encoder_only():
     assert torch.allclose(apply_affine(images, identity), images, atol=1e-5)
 
 
-def test_dit_prediction_depends_on_the_condition_vector():
+def test_dit_starts_at_the_copy_baseline_and_learns_to_read_the_condition():
+    """adaLN-Zero + residual: at initialization the prediction is the input latent (copy),
+    whatever the condition; training on a condition-dependent change makes it read it."""
     torch.manual_seed(0)
     dit = ConditionalDiT(channels=4, sample_size=8, cond_dim=16, layers=1, heads=2,
                          head_dim=8, patch_size=2)
     latent = torch.randn(2, 4, 8, 8)
     a, b = torch.randn(2, 16), torch.randn(2, 16)
-    assert torch.equal(dit(latent, a), dit(latent, a))
+    assert torch.equal(dit(latent, a), latent) and torch.equal(dit(latent, b), latent)
+    target = latent + a.mean(1)[:, None, None, None]
+    optimizer = torch.optim.Adam(dit.parameters(), lr=1e-2)
+    for _ in range(30):
+        optimizer.zero_grad()
+        torch.nn.functional.l1_loss(dit(latent, a), target).backward()
+        optimizer.step()
+    assert torch.nn.functional.l1_loss(dit(latent, a), target) < torch.nn.functional.l1_loss(latent, target)
     assert (dit(latent, a) - dit(latent, b)).abs().max() > 1e-3
 
 
@@ -124,9 +133,12 @@ def test_pretraining_reads_only_the_macro_source_and_runs_once(smoke, tmp_path, 
     build = method._pretrain_reconstruction
     monkeypatch.setattr(method, "_pretrain_reconstruction", lambda ctx: calls.append(1) or build(ctx))
     state = method.pretrained_state(macro_context(tmp_path, method))
-    assert calls == [1] and set(state) == {"miacnet", "losses"}
+    assert calls == [1] and set(state) == {"miacnet", "losses", "reconstruction"}
+    assert state["reconstruction"].shape == (3,)  # own C_Δ, shuffled C_Δ, copy baseline
     method.fit(train, macro_context(tmp_path, method))    # a new run: the cached artefact
     assert calls == [1]
+    stage = method.diagnostics()["pre-training (reconstruction)"]
+    assert stage["reconstruction_l1_copy_baseline"] == pytest.approx(float(state["reconstruction"][2]))
     assert method.predict(test).labels.shape == (len(test),)
 
 

@@ -109,5 +109,6 @@ def test_builtin_names_map_to_the_module_that_registers_them(name):
 
 def test_an_unknown_method_names_every_choice():
     with pytest.raises(MerBenchError, match="unknown method 'nope'; choose from attr-contrast, "
-                                            "flow-svm, lightmannet, ma2mi, majority, mcnet"):
+                                            "bi-woof, flow-svm, lbp-top, lightmannet, ma2mi, "
+                                            "majority, mcnet"):
         get_method_class("nope")

@@ -11,7 +11,6 @@ from sklearn.metrics import (
 
 from mer_bench.protocols import get_protocol
 from mer_bench.report.metrics import (
-    bootstrap_ci,
     classification_metrics,
     confusion,
     t_interval,
@@ -54,21 +53,6 @@ def test_pooling_is_not_averaging_folds():
     averaged = np.mean([classification_metrics(t, p, CLASSES[:3])["uf1"] for t, p in (fold1, fold2)])
     assert pooled["uf1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
     assert pooled["uf1"] != pytest.approx(averaged)
-
-
-def test_bootstrap_resamples_subjects():
-    rng = np.random.default_rng(0)
-    subjects = np.repeat(np.arange(12), 10)
-    y_true = rng.integers(0, 3, 120)
-    y_pred = np.where(rng.random(120) < 0.6, y_true, rng.integers(0, 3, 120))
-    ci = bootstrap_ci(y_true, y_pred, subjects, 3, n_boot=500, seed=1)
-    point = classification_metrics(y_true, y_pred, CLASSES[:3])
-    for k in ("accuracy", "uf1", "uar"):
-        assert ci[k][0] <= point[k] <= ci[k][1]
-    assert ci == bootstrap_ci(y_true, y_pred, subjects, 3, n_boot=500, seed=1)
-    # one subject holding everything: resampling clusters cannot vary anything
-    single = bootstrap_ci(y_true, y_pred, np.zeros(120), 3, n_boot=50, seed=1)
-    assert single["uf1"][0] == single["uf1"][1] == pytest.approx(point["uf1"])
 
 
 def test_t_interval_matches_scipy():
@@ -147,10 +131,3 @@ def test_fewshot_seeds_resample_their_own_subjects_and_spread_apart():
     assert set(m["per_seed"]) == {"0", "1"} and m["seed_spread"]["uf1"]["n"] == 2
     means = [m["per_seed"][s]["uf1"] for s in ("0", "1")]
     assert m["uf1"] == pytest.approx(np.mean(means))
-
-
-def test_stratified_weights_resample_within_each_stratum():
-    from mer_bench.report.metrics import stratified_cluster_weights
-    w = stratified_cluster_weights(np.array([0, 0, 0, 1, 1]), 500, np.random.default_rng(1))
-    assert np.all(w[:, :3].sum(1) == 3) and np.all(w[:, 3:].sum(1) == 2)
-    assert w[:, 0].std() > 0

@@ -10,6 +10,7 @@ from mer_bench.features.operators import (
                                           grid_pool,
                                           magnify_frames,
                                           optical_flow,
+                                          optical_strain,
                                           resample_frames,
                                           resize_channels,
                                           sequence_channels,
@@ -19,8 +20,11 @@ from mer_bench.features.operators import (
 )
 from mer_bench.features.specs import (
                                           FEATURE_CODE_VERSION,
+                                          BiWOOFDescriptor,
                                           FeatureSpec,
                                           FlowGrid,
+                                          FlowStrainMaps,
+                                          LBPTopDescriptor,
                                           FramePairs,
                                           FrameSequence,
                                           OnsetApex,
@@ -28,8 +32,8 @@ from mer_bench.features.specs import (
                                           onset_apex,
 )
 
-__all__ = ["CHANNELS", "FEATURE_CODE_VERSION", "FLOW_METHODS", "FeatureSpec", "FlowGrid", "FramePairs",
-           "FrameSequence",
+__all__ = ["CHANNELS", "FEATURE_CODE_VERSION", "FLOW_METHODS", "BiWOOFDescriptor", "FeatureSpec",
+           "FlowGrid", "FlowStrainMaps", "FramePairs", "FrameSequence", "LBPTopDescriptor",
            "OnsetApex", "OnsetApexSequence", "as_channels", "frame_difference", "grid_pool", "magnify_frames",
-           "onset_apex", "optical_flow", "resample_frames", "resize_channels",
+           "onset_apex", "optical_flow", "optical_strain", "resample_frames", "resize_channels",
            "sequence_channels", "synthesize_frames", "to_gray", "warp_backward"]

@@ -135,3 +135,20 @@ def resize_channels(x: np.ndarray, size: int, channels: tuple[str, ...]) -> np.n
     if "flow" in channels:
         out[:2] *= size / h
     return out
+
+
+def optical_strain(flow: np.ndarray) -> np.ndarray:
+    """Optical strain magnitude of a flow field (2, H, W) px -> float32 (H, W):
+    ``sqrt(u_x² + v_y² + ½ (u_y + v_x)²)``, the norm of the infinitesimal strain tensor
+    ``ε = ½ (∇u + ∇uᵀ)`` (normal components u_x, v_y; shear ½ (u_y + v_x), counted twice),
+    derivatives by central differences (one-sided at the border). A translation or a
+    rotation of the face has zero strain; a non-rigid deformation does not."""
+    u_y, u_x = np.gradient(flow[0].astype(np.float64))
+    v_y, v_x = np.gradient(flow[1].astype(np.float64))
+    return np.sqrt(u_x ** 2 + v_y ** 2 + 0.5 * (u_y + v_x) ** 2).astype(np.float32)
+
+
+def resize_maps(maps: np.ndarray, size: int) -> np.ndarray:
+    """Area-resize float32 (C, H, W) maps to (C, size, size) (values unscaled: flow
+    channels are rescaled to pixels at the new size by the caller)."""
+    return np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA) for m in maps])

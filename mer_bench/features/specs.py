@@ -31,10 +31,13 @@ from mer_bench.features.operators import (
     grid_pool,
     magnify_frames,
     optical_flow,
+    optical_strain,
     resample_frames,
     resize_channels,
+    resize_maps,
     sequence_channels,
     synthesize_frames,
+    to_gray,
 )
 
 FEATURE_CODE_VERSION = "1"
@@ -138,6 +141,99 @@ class FlowGrid(FeatureSpec):
 
     def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
         return grid_pool(OnsetApex(self.size, self.flow).compute(dataset, row), self.grid)
+
+
+MAP_CHANNELS = ("u", "v", "strain")
+"""Maps of the onset -> apex flow: horizontal and vertical flow (px) and optical strain."""
+
+
+@dataclass(frozen=True)
+class FlowStrainMaps(FeatureSpec):
+    """Onset -> apex optical flow estimated at ``compute_size`` (where the face's motion
+    is still a few pixels), then the maps ``channels`` — ``u``, ``v`` (flow rescaled to
+    pixels at ``size``) and ``strain`` (``operators.optical_strain`` of the full-size
+    flow) — area-resized to ``size`` x ``size``: the 28 x 28 inputs of OFF-ApexNet
+    (u, v) and STSTNet (u, v, strain). Output: float32 (len(channels), size, size)."""
+
+    size: int = 28
+    compute_size: int = 128
+    flow: str = "tvl1"
+    channels: tuple[str, ...] = MAP_CHANNELS
+
+    def __post_init__(self):
+        bad = [c for c in self.channels if c not in MAP_CHANNELS]
+        if bad or not self.channels:
+            raise MerBenchError(f"unknown map channels {bad}; choose from {list(MAP_CHANNELS)}")
+        OnsetApex(self.compute_size, self.flow)  # checks the flow method
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.channels), self.size, self.size)
+
+    def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
+        flow = OnsetApex(self.compute_size, self.flow).compute(dataset, row)
+        maps = {"u": flow[0], "v": flow[1], "strain": optical_strain(flow)}
+        stacked = np.stack([maps[c] for c in self.channels])
+        out = resize_maps(stacked, self.size)
+        for i, c in enumerate(self.channels):
+            if c in ("u", "v"):
+                out[i] *= self.size / self.compute_size
+        return out
+
+
+@dataclass(frozen=True)
+class BiWOOFDescriptor(FeatureSpec):
+    """Bi-WOOF of a clip (``descriptors.bi_woof``): onset -> apex flow at ``size``,
+    orientation histograms of ``bins`` sectors in a ``grid`` x ``grid`` block partition,
+    locally weighted by flow magnitude and globally by each block's mean optical strain.
+    Output: float32 (grid² · bins,)."""
+
+    size: int = 128
+    flow: str = "tvl1"
+    grid: int = 5
+    bins: int = 8
+
+    def __post_init__(self):
+        if not 1 <= self.grid <= self.size or self.bins < 2:
+            raise MerBenchError(f"Bi-WOOF needs 1 <= grid <= size and bins >= 2; got grid "
+                                f"{self.grid}, bins {self.bins}")
+        OnsetApex(self.size, self.flow)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.grid ** 2 * self.bins,)
+
+    def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
+        from mer_bench.features.descriptors import bi_woof
+        return bi_woof(OnsetApex(self.size, self.flow).compute(dataset, row), self.grid, self.bins)
+
+
+@dataclass(frozen=True)
+class LBPTopDescriptor(FeatureSpec):
+    """LBP-TOP of a clip (``descriptors.lbp_top``): the onset -> offset stretch resampled
+    to ``length`` gray frames at ``size`` (a temporal interpolation to a fixed length, as
+    the baselines' TIM does), uniform LBP on XY, XT and YT planes, histograms per block
+    of a ``grid`` x ``grid`` partition. Output: float32 (grid² · 3 · 59,)."""
+
+    size: int = 64
+    length: int = 10
+    grid: int = 5
+
+    def __post_init__(self):
+        if self.length < 3 or not 1 <= self.grid <= self.size:
+            raise MerBenchError(f"LBP-TOP needs length >= 3 and 1 <= grid <= size; got length "
+                                f"{self.length}, grid {self.grid}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        from mer_bench.features.descriptors import LBP_BINS
+        return (self.grid ** 2 * 3 * LBP_BINS,)
+
+    def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
+        from mer_bench.features.descriptors import lbp_top
+        frames = onset_apex_frames(dataset, row, self.length, self.size, "resample", "farneback",
+                                   span="offset")
+        return lbp_top(np.stack([to_gray(f) for f in frames]), self.grid).ravel()
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,32 @@ def feasible_episode(labels: np.ndarray, n_way: int | None, k_shot: int, q_query
             {"n_way": asked, "k_shot": k_shot, "q_query": q_query},
             {"n_way": n, "k_shot": k, "q_query": q}, dropped), stacklevel=2)
     return n, k, q
+
+
+def training_ways(labels: np.ndarray, n_way: int | None) -> int:
+    """N for meta-training episodes: ``n_way`` (None: all) capped at the number of
+    classes with at least two clips (one support and one query each)."""
+    usable = len(eligible_classes(labels, 2))
+    if usable < 2:
+        raise MerBenchError("meta-training episodes need two classes with two clips each")
+    return usable if n_way is None else min(n_way, usable)
+
+
+def sample_training_episode(labels: np.ndarray, n_way: int, k_shot: int, q_query: int,
+                            rng: np.random.Generator) -> Episode:
+    """A meta-training episode that keeps rare classes: ``n_way`` classes drawn among
+    those with >= 2 clips; a class with n clips gives min(k_shot, n - 1) support and
+    min(q_query, n - support) query clips — its queries shrink first, then its support,
+    never below one each. (``sample_episode`` leaves out every class with fewer than
+    K + Q clips, so a head over all classes never trains their rows.)"""
+    labels = np.asarray(labels)
+    classes = np.sort(rng.choice(eligible_classes(labels, 2), size=n_way, replace=False))
+    support, query = [], []
+    for c in classes:
+        members = np.flatnonzero(labels == c)
+        k = min(k_shot, len(members) - 1)
+        q = min(q_query, len(members) - k)
+        chosen = rng.choice(members, size=k + q, replace=False)
+        support.append(chosen[:k])
+        query.append(chosen[k:])
+    return Episode(classes, np.concatenate(support), np.concatenate(query))

@@ -79,7 +79,16 @@ class VectorCondition(nn.Module):
 
 
 class ConditionalDiT(nn.Module):
-    """(b, c, h, w) latent + (b, cond_dim) condition -> (b, c, h, w) prediction."""
+    """(b, c, h, w) latent + (b, cond_dim) condition -> (b, c, h, w) prediction of the
+    next latent, as a residual: ``latent + DiT(latent, condition)``.
+
+    DiT's adaLN-Zero initialization (Peebles & Xie 2023, §3.2): every block's modulation
+    (the linear that regresses shift, scale and gate from the condition) and the final
+    layer's modulation and output projection start at zero, so at initialization each
+    block is the identity and the prediction is the input latent — the copy baseline —
+    which training can only beat by reading the condition. (diffusers initializes them
+    at random; a direct, non-residual prediction from that start never reached the copy
+    baseline and ignored the condition.)"""
 
     def __init__(self, channels: int, sample_size: int, cond_dim: int, layers: int, heads: int,
                  head_dim: int, patch_size: int):
@@ -92,7 +101,13 @@ class ConditionalDiT(nn.Module):
                                          patch_size=patch_size, num_embeds_ada_norm=1)
         for block in self.dit.transformer_blocks:
             block.norm1.emb = VectorCondition(cond_dim, heads * head_dim)
+            nn.init.zeros_(block.norm1.linear.weight)
+            nn.init.zeros_(block.norm1.linear.bias)
+        for layer in (self.dit.proj_out_1, self.dit.proj_out_2):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(self, latent: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         timestep = torch.zeros(len(latent), dtype=torch.long, device=latent.device)
-        return self.dit(latent, timestep=timestep, class_labels=condition, return_dict=False)[0]
+        change = self.dit(latent, timestep=timestep, class_labels=condition, return_dict=False)[0]
+        return latent + change

@@ -14,8 +14,11 @@ the training clips plus a batch of auxiliary macro-expression clips):
 ``first_order=False`` differentiates through the inner steps (second order);
 ``first_order=True`` treats the inner gradients as constants (first-order MAML), so the
 outer gradient reaches θ only along the identity path. ``adapt`` is the inner update
-on the primary loss of labelled data without a graph, for test time. After training, batch-norm
-statistics are re-estimated on the training clips (``recalibrate_batch_norm``).
+on the primary loss of labelled data without a graph, for test time, with batch norm
+as in the inner steps. After training, batch-norm statistics are re-estimated on the
+training clips (``recalibrate_batch_norm``). Meta-training episodes keep every class
+with two clips or more: a rare class gets fewer query, then support, clips
+(``sample_training_episode``) instead of being left out of every episode.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from torch import nn
 from torch.func import functional_call
 
 from mer_bench.nn.alignment import gaussian_mmd2
-from mer_bench.nn.episodes import feasible_episode, sample_episode
+from mer_bench.nn.episodes import sample_training_episode, training_ways
 from mer_bench.nn.progress import stage
 
 Params = dict[str, torch.Tensor]
@@ -70,9 +73,10 @@ def restricted_ce(logits: torch.Tensor, labels: torch.Tensor, classes: torch.Ten
 
 def task_loss(model: nn.Module, params: Params, x: torch.Tensor, labels: torch.Tensor,
               classes: torch.Tensor, aux_x: torch.Tensor | None,
-              schedule: MetaAuxSchedule) -> torch.Tensor:
-    """λ1 L_pri(x) + λ2 MMD²(aux features of x, of ``aux_x``) with ``params``."""
-    buffers = dict(model.named_buffers())
+              schedule: MetaAuxSchedule, buffers: Params | None = None) -> torch.Tensor:
+    """λ1 L_pri(x) + λ2 MMD²(aux features of x, of ``aux_x``) with ``params`` (and
+    ``buffers``: batch-norm statistics, default the model's own)."""
+    buffers = dict(model.named_buffers()) if buffers is None else buffers
     logits, features = functional_call(model, (params, buffers), (x,))
     loss = schedule.lambda_pri * restricted_ce(logits, labels, classes)
     if aux_x is not None and features is not None and schedule.lambda_aux:
@@ -83,11 +87,11 @@ def task_loss(model: nn.Module, params: Params, x: torch.Tensor, labels: torch.T
 
 def inner_update(model: nn.Module, params: Params, x: torch.Tensor, labels: torch.Tensor,
                  classes: torch.Tensor, aux_x: torch.Tensor | None, schedule: MetaAuxSchedule,
-                 create_graph: bool) -> Params:
+                 create_graph: bool, buffers: Params | None = None) -> Params:
     """``schedule.inner_steps`` gradient steps of rate α from ``params`` (θ untouched)."""
     fast = params
     for _ in range(schedule.inner_steps):
-        loss = task_loss(model, fast, x, labels, classes, aux_x, schedule)
+        loss = task_loss(model, fast, x, labels, classes, aux_x, schedule, buffers)
         grads = torch.autograd.grad(loss, list(fast.values()), create_graph=create_graph,
                                     allow_unused=True)
         fast = {name: p if g is None else p - schedule.alpha * (g if create_graph else g.detach())
@@ -99,7 +103,7 @@ def meta_aux_train(model: nn.Module, x: np.ndarray, labels: np.ndarray, aux_x: n
                    schedule: MetaAuxSchedule, rng: np.random.Generator, device: str) -> list[float]:
     """Meta-train ``model`` on episodes of (x, labels), with ``aux_x`` (macro clips) for
     the auxiliary branch (None: no auxiliary task). Returns the outer loss per step."""
-    n_way, k, q = feasible_episode(labels, schedule.n_way, schedule.k_shot, schedule.q_query)
+    n_way = training_ways(labels, schedule.n_way)
     optimizer = torch.optim.Adam(model.parameters(), lr=schedule.beta,
                                  weight_decay=schedule.weight_decay)
     xt = torch.from_numpy(np.ascontiguousarray(x))
@@ -109,7 +113,7 @@ def meta_aux_train(model: nn.Module, x: np.ndarray, labels: np.ndarray, aux_x: n
         optimizer.zero_grad()
         total = 0.0
         for _ in range(schedule.tasks_per_batch):
-            ep = sample_episode(labels, n_way, k, q, rng)
+            ep = sample_training_episode(labels, n_way, schedule.k_shot, schedule.q_query, rng)
             classes = torch.as_tensor(ep.classes, device=device)
             support_y = torch.as_tensor(labels[ep.support], device=device)
             query_y = torch.as_tensor(labels[ep.query], device=device)
@@ -127,38 +131,66 @@ def meta_aux_train(model: nn.Module, x: np.ndarray, labels: np.ndarray, aux_x: n
     return losses
 
 
+def batch_norm_statistics(model: nn.Module, params: Params, x: np.ndarray, device: str,
+                          batch: int = 32) -> Params:
+    """The model's buffers with every batch-norm running statistic re-estimated as the
+    plain average over ``x`` under the weights ``params`` (fresh copies: the model's own
+    buffers are not touched)."""
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    norms = {name: m for name, m in model.named_modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    for name in norms:
+        buffers[f"{name}.running_mean"].zero_()
+        buffers[f"{name}.running_var"].fill_(1.0)
+        buffers[f"{name}.num_batches_tracked"].zero_()
+    momenta = {name: m.momentum for name, m in norms.items()}
+    for m in norms.values():
+        m.momentum = None  # cumulative moving average
+    model.train()
+    with torch.no_grad():
+        for start in range(0, len(x), batch):
+            functional_call(model, (params, buffers),
+                            (torch.from_numpy(np.ascontiguousarray(x[start:start + batch])).to(device),))
+    for name, m in norms.items():
+        m.momentum = momenta[name]
+    model.eval()
+    return buffers
+
+
 def recalibrate_batch_norm(model: nn.Module, x: np.ndarray, device: str, batch: int = 32) -> None:
     """Batch-norm running statistics re-estimated as the plain average over ``x`` (the
     training clips), then eval mode. Episodic training updates them from small
     episodes only, which leaves them far from the data after few steps (MAML sidesteps
     this with transductive batch statistics at test time; we keep inference inductive)."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average
-    model.train()
+    statistics = batch_norm_statistics(model, parameters_of(model), x, device, batch)
     with torch.no_grad():
-        for start in range(0, len(x), batch):
-            model(torch.from_numpy(np.ascontiguousarray(x[start:start + batch])).to(device))
-    for m in norms:
-        m.momentum = 0.1
-    model.eval()
+        for name, buffer in model.named_buffers():
+            buffer.copy_(statistics[name])
 
 
 def adapt(model: nn.Module, x: np.ndarray, labels: np.ndarray, classes: np.ndarray,
-          schedule: MetaAuxSchedule, device: str) -> Params:
+          schedule: MetaAuxSchedule, device: str) -> tuple[Params, Params]:
     """Test-time adaptation: ``inner_steps`` steps of rate α from θ on the primary loss of
     labelled ``x`` (a few-shot episode's support, or the fold's training clips),
     restricted to ``classes``. There is no auxiliary task at test time (the paper
-    fine-tunes on the task's labelled data). No graph is kept, θ is unchanged, batch
-    norm uses the training statistics."""
-    model.eval()
+    fine-tunes on the task's labelled data). No graph is kept and θ is unchanged.
+
+    Batch norm is used as in meta-training's inner steps: normalized with the batch
+    statistics of ``x`` (train mode, on copies of the buffers). Returns the adapted
+    weights and batch-norm running statistics re-estimated on ``x`` for them, so that
+    prediction normalizes as the adapted weights expect. (Taking the step in eval mode,
+    with the statistics of θ, made one step of a trained model blow its logits up from
+    about 2 to about 350 and its training accuracy fall from 0.99 to 0.45.)"""
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     primary_only = replace(schedule, lambda_aux=0.0)
-    fast = inner_update(model, parameters_of(model), torch.from_numpy(np.ascontiguousarray(x)).to(device),
+    scratch = {name: b.detach().clone() for name, b in model.named_buffers()}
+    model.train()
+    fast = inner_update(model, parameters_of(model), xt,
                         torch.tensor(np.asarray(labels), device=device),
                         torch.tensor(np.asarray(classes), device=device), None, primary_only,
-                        create_graph=False)
-    return {name: p.detach() for name, p in fast.items()}
+                        create_graph=False, buffers=scratch)
+    fast = {name: p.detach() for name, p in fast.items()}
+    return fast, batch_norm_statistics(model, fast, x, device)
 
 
 def aux_batch(aux_x: np.ndarray | None, size: int, rng: np.random.Generator,

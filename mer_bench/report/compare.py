@@ -7,14 +7,16 @@ difference. Then:
 
 - ΔUF1, ΔUAR, Δaccuracy = A − B of the protocol's headline statistic: pooled over all
   folds (loso, kfold5, cde, lodo) or the mean over repeats/episodes (holdout, fewshot);
-- a paired bootstrap over subjects (2,000 draws, resampled within seed): both methods
-  see the same draw, so what the two share (hard subjects) cancels. The interval is
-  Δ ± 1.96 bootstrap SE and the two-sided p-value comes from the same normal
-  approximation (percentile endpoints of per-episode means are biased, see
-  ``mer_bench.report.metrics.episode_bootstrap_ci``);
-- McNemar's exact test on per-unit correctness (A right / B wrong against A wrong /
-  B right), binomial, two-sided. Few-shot units are (clip, episode) pairs, so one clip
-  can count several times; the bootstrap, not McNemar, accounts for that.
+- a paired studentized bootstrap over subjects (``mer_bench.report.intervals``; 2,000
+  draws; one person is one cluster across seeds): both methods see the same draw, so
+  what the two share (hard subjects) cancels; the 95 % interval of Δ and its two-sided
+  p-value come from the same draws (p < 0.05 exactly when the interval excludes 0), and
+  a p below the draws' resolution reads ``p<0.0005``; few-shot episodes keep their
+  per-class query counts in every draw, as in their headline interval;
+- McNemar's exact test on per-clip correctness (A right / B wrong against A wrong /
+  B right), binomial, two-sided — not for few-shot, whose units are (clip, episode)
+  pairs that repeat each clip many times, so they are not independent: there the
+  bootstrap is the test, and the output says so.
 """
 
 from __future__ import annotations
@@ -22,27 +24,30 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
 from mer_bench.errors import MerBenchError
-from mer_bench.report.metrics import (
-    HEADLINE,
-    headline_from_confusion,
-    per_cluster_confusions,
-    stratified_cluster_weights,
+from mer_bench.report.intervals import (
+    BOOTSTRAP_DRAWS,
+    WeightedMetric,
+    between_seed_se,
+    format_p,
+    studentize,
+    unit_cells,
 )
+from mer_bench.report.metrics import HEADLINE
 
-BOOTSTRAP_DRAWS = 2000
 PER_UNIT_MEAN = {"holdout": "fold", "fewshot": "episode"}
 """Protocols whose headline is a mean over units (repeats, episodes), and the unit."""
 
 UNIT_KEYS = ["sample_id", "seed", "fold", "episode"]
-METHOD = ("paired bootstrap over subjects resampled within seed (Δ ± 1.96 SE, normal "
-          "p-value) of the protocol's headline statistic; McNemar's exact test on per-unit "
-          "correctness")
+METHOD = ("paired studentized bootstrap over subjects (one subject = one cluster across "
+          "seeds; interval and p-value from the same draws) of the protocol's headline "
+          "statistic; McNemar's exact test on per-clip correctness (not for few-shot)")
+NO_MCNEMAR = ("McNemar not computed: few-shot units are (clip, episode) pairs that repeat "
+              "each clip, so they are not independent; the paired subject bootstrap is the test")
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class Comparison:
     delta: dict
     ci: dict
     p_value: dict
-    mcnemar: dict
+    mcnemar: dict | None
 
     def to_json(self) -> dict:
         return {"a": self.a, "b": self.b, "setting": self.setting, "n_units": self.n_units,
@@ -67,14 +72,16 @@ class Comparison:
         lines = [f"**{self.a}** vs **{self.b}** · {self.setting['protocol']} · "
                  f"{self.setting['dataset']} · {self.setting['scheme']} · {self.n_units} paired "
                  f"test units", "",
-                 "| Metric | A − B | 95% CI (paired subject bootstrap) | p |", "|---|---|---|---|"]
+                 "| Metric | A − B | 95% CI (paired subject bootstrap-t) | p |",
+                 "|---|---|---|---|"]
         for k in ("uf1", "uar", "accuracy"):
             lo, hi = self.ci[k]
             lines.append(f"| {k.upper() if k != 'accuracy' else 'Accuracy'} | {self.delta[k]:+.3f} "
-                         f"| [{lo:+.3f}, {hi:+.3f}] | {self.p_value[k]:.3g} |")
+                         f"| [{lo:+.3f}, {hi:+.3f}] | {format_p(self.p_value[k])[2:]} |")
         m = self.mcnemar
-        lines += ["", f"McNemar exact test on per-unit correctness: A right / B wrong {m['a_only']}, "
-                      f"A wrong / B right {m['b_only']}, p = {m['p_value']:.3g}"]
+        lines += ["", NO_MCNEMAR if m is None else
+                  f"McNemar exact test on per-clip correctness: A right / B wrong {m['a_only']}, "
+                  f"A wrong / B right {m['b_only']}, {format_p(m['p_value'], 10 ** 12)}"]
         return "\n".join(lines)
 
 
@@ -131,31 +138,33 @@ def paired_units(a: dict, b: dict) -> pd.DataFrame:
     return merged.drop(columns=["_merge", "y_true_b"]).rename(columns={"y_true_a": "y_true"})
 
 
-def _cells(units: pd.DataFrame, column: str, n_classes: int, mean_over: str | None
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """(U, S, C, C) confusion counts per averaging unit and (seed, subject) cluster, and
-    each cluster's seed (its bootstrap stratum). U = 1 for pooled protocols."""
-    pairs, cluster_codes = np.unique(units[["seed", "subject"]].to_numpy(str), axis=0,
-                                     return_inverse=True)
-    cluster_codes = cluster_codes.ravel()
-    if mean_over is None:
-        unit_codes, n_units = np.zeros(len(units), np.int64), 1
-    else:
-        unit_codes, unit_names = pd.factorize(units["seed"].astype(str) + "/"
-                                              + units[mean_over].astype(str), sort=True)
-        n_units = len(unit_names)
-    n_clusters = len(pairs)
-    cells = per_cluster_confusions(units["y_true"], units[column],
-                                   unit_codes * n_clusters + cluster_codes, n_classes,
-                                   n_units * n_clusters)
-    return cells.reshape(n_units, n_clusters, n_classes, n_classes).astype(np.float64), pairs[:, 0]
+@dataclass(frozen=True)
+class PairedDifference:
+    """A's minus B's headline statistic under the same subject weights (R, G)."""
+
+    a: WeightedMetric
+    b: WeightedMetric
+
+    @property
+    def n_clusters(self) -> int:
+        return self.a.n_clusters
+
+    def __call__(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        stat_a, stat_b = self.a(weights), self.b(weights)
+        return {k: stat_a[k] - stat_b[k] for k in HEADLINE}
 
 
-def _statistic(cells: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Headline metrics (B,) for cluster weights (B, S): per unit on the weighted
-    confusion, averaged over units."""
-    pooled = np.einsum("bs,usij->buij", weights, cells)
-    return {k: v.mean(1) for k, v in headline_from_confusion(pooled).items()}
+def paired_statistic(units: pd.DataFrame, n_classes: int, protocol: str) -> PairedDifference:
+    """The difference statistic of the paired ``units``: pooled, or the mean over the
+    protocol's repeats/episodes (episode class counts kept for few-shot)."""
+    mean_over = PER_UNIT_MEAN.get(protocol)
+    labels = None if mean_over is None else \
+        (units["seed"].astype(str) + "/" + units[mean_over].astype(str)).to_numpy()
+    subjects, y_true = units["subject"].to_numpy(), units["y_true"].to_numpy()
+    balanced = protocol == "fewshot"
+    return PairedDifference(
+        *(WeightedMetric(unit_cells(y_true, units[f"y_pred_{tag}"].to_numpy(), subjects, labels,
+                                    n_classes), balanced) for tag in ("a", "b")))
 
 
 def compare(a: dict, b: dict, n_boot: int = BOOTSTRAP_DRAWS, seed: int = 0) -> Comparison:
@@ -163,26 +172,34 @@ def compare(a: dict, b: dict, n_boot: int = BOOTSTRAP_DRAWS, seed: int = 0) -> C
     setting = comparable_setting(a, b)
     units = paired_units(a, b)
     n_classes = len(a["label_scheme"]["classes"])
-    mean_over = PER_UNIT_MEAN.get(setting["protocol"])
-    cells_a, strata = _cells(units, "y_pred_a", n_classes, mean_over)
-    cells_b, _ = _cells(units, "y_pred_b", n_classes, mean_over)
-    ones = np.ones((1, cells_a.shape[1]))
-    point = {k: float(_statistic(cells_a, ones)[k][0] - _statistic(cells_b, ones)[k][0])
-             for k in HEADLINE}
-    weights = stratified_cluster_weights(strata, n_boot, np.random.default_rng(seed))
-    draws: dict[str, list[np.ndarray]] = {k: [] for k in HEADLINE}
-    for chunk in np.array_split(np.arange(n_boot), max(1, n_boot // 250)):
-        stat_a, stat_b = _statistic(cells_a, weights[chunk]), _statistic(cells_b, weights[chunk])
-        for k in HEADLINE:
-            draws[k].append(stat_a[k] - stat_b[k])
-    ci, p_value = {}, {}
-    for k in HEADLINE:
-        se = float(np.std(np.concatenate(draws[k]), ddof=1))
-        ci[k] = [point[k] - 1.96 * se, point[k] + 1.96 * se]
-        p_value[k] = 2 * NormalDist().cdf(-abs(point[k]) / se) if se > 0 else float(point[k] == 0)
-    return Comparison(_name(a), _name(b), setting, len(units), point, ci, p_value,
-                      mcnemar(units["y_pred_a"] == units["y_true"],
-                              units["y_pred_b"] == units["y_true"]))
+    seeds = units["seed"].to_numpy()
+    statistic = paired_statistic(units, n_classes, setting["protocol"])
+    seed_se = between_seed_se(seeds, lambda keep: paired_statistic(
+        units[keep].reset_index(drop=True), n_classes, setting["protocol"]))
+    draws = studentize(statistic, n_boot, seed, seed_se, bounds=(-1.0, 1.0))
+    correct = (units["y_pred_a"] == units["y_true"], units["y_pred_b"] == units["y_true"])
+    return Comparison(_name(a), _name(b), setting, len(units),
+                      {k: draws[k].estimate for k in HEADLINE},
+                      {k: draws[k].interval() for k in HEADLINE},
+                      {k: draws[k].p_value() for k in HEADLINE},
+                      None if setting["protocol"] == "fewshot" else mcnemar(*correct))
+
+
+def common_seeds(a: dict, b: dict) -> tuple[dict, dict, list[int]]:
+    """``a`` and ``b`` restricted to the seeds both ran (predictions and folds of the
+    other seeds dropped), and those seeds; unchanged when their seeds agree."""
+    shared = sorted(set(a["seeds"]) & set(b["seeds"]))
+    if shared == sorted(a["seeds"]) == sorted(b["seeds"]):
+        return a, b, shared
+    return restrict_seeds(a, shared), restrict_seeds(b, shared), shared
+
+
+def restrict_seeds(result: dict, seeds: list[int]) -> dict:
+    """A shallow copy of ``result`` holding only ``seeds`` (predictions, folds)."""
+    keep = set(seeds)
+    return result | {"seeds": list(seeds),
+                     "predictions": [p for p in result["predictions"] if p["seed"] in keep],
+                     "folds": [f for f in result["folds"] if f["seed"] in keep]}
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
@@ -202,7 +219,12 @@ def candidates(results: list[tuple[Path, dict]], method: str, **filters) -> list
     path = Path(method)
     if path.suffix == ".json":
         from mer_bench.report.results import load_result
-        return [(path, load_result(path))]
+        from mer_bench.report.verification import result_problems
+        result = load_result(path)
+        problems, _ = result_problems(result)
+        if problems:
+            raise MerBenchError(f"{path}: not verified, refused: {'; '.join(problems)}")
+        return [(path, result)]
     getters = {"protocol": lambda r: r["protocol"]["name"], "dataset": lambda r: r.get("dataset"),
                "scheme": lambda r: r["label_scheme"]["name"],
                "preset": lambda r: r["method"].get("preset")}

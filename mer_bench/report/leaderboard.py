@@ -19,9 +19,13 @@ from pathlib import Path
 
 from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import atomic_write_bytes
+from mer_bench.report.intervals import format_p
 from mer_bench.report.reported import REPORTED
-from mer_bench.report.results import load_result, verify_result, written_here
-from mer_bench.report.verification import UNVERIFIED, VERIFIED, check_against_data
+from mer_bench.report.results import load_result, written_here
+from mer_bench.report.verification import VERIFIED, result_problems
+
+COVERAGE = "pooled 0.94–0.97, few-shot 0.93–0.99 (percentile bootstrap before: 0.91–0.94)"
+"""What ``benchmarks/interval_coverage.py`` measured (README table), shown in the header."""
 
 HEADERS = ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", "Accuracy", "Seeds",
            "Fit s/fold", "Infer samples/s", "Params", "Device", "Result"]
@@ -41,7 +45,7 @@ def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, d
         except MerBenchError as err:
             unreadable.append(str(err))
             continue
-        problems, status = ([], VERIFIED) if written_here(path) else _problems(result)
+        problems, status = ([], VERIFIED) if written_here(path) else result_problems(result)
         run_id = result.get("run_id") or str(path)
         if not problems and run_id in seen:
             problems = [f"run id {run_id} is already shown from {seen[run_id]}"]
@@ -55,18 +59,6 @@ def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, d
     for line in unreadable + rejected:
         print(f"mer-bench: skipping {line}", file=sys.stderr)
     return found
-
-
-def _problems(result: dict) -> tuple[list[str], str]:
-    """What is wrong with a readable result (empty: nothing), and its data status. Any
-    exception while checking a malformed file is a problem, never a crash."""
-    try:
-        problems = verify_result(result)
-        if problems:
-            return problems, UNVERIFIED
-        return check_against_data(result)
-    except Exception as err:  # a malformed file is reported, whatever it breaks
-        return [f"malformed ({type(err).__name__}: {err})"], UNVERIFIED
 
 
 def cell(value: object) -> str:
@@ -114,6 +106,16 @@ def variant(result: dict) -> str:
     config = result["method"]["config"]
     return ", ".join(f"{k}={_plain(config[k])}" for k in sorted(config)
                      if k in base and config[k] != base[k])
+
+
+def macro_label(result: dict) -> str:
+    """``macro: synth-ckplus 3f2a9c1e`` — the auxiliary macro source a method read, with
+    its fingerprint's head (and ``synthetic`` beside real data); empty when none."""
+    source = result["method"].get("auxiliary")
+    if not isinstance(source, dict):
+        return ""
+    mixed = " synthetic" if source.get("synthetic") and not result.get("synthetic") else ""
+    return f"macro:{mixed} {source.get('macro')} {str(source.get('fingerprint', ''))[:8]}"
 
 
 def preset_label(result: dict) -> str:
@@ -166,12 +168,12 @@ def row(path: Path, result: dict, root: Path) -> list:
     except ValueError:
         shown = path
     name = result["method"]["name"]
-    changes = variant(result)
+    changes = ", ".join(part for part in (variant(result), macro_label(result)) if part)
     where = cell(shown) + ("" if result.get("_status", VERIFIED) == VERIFIED
                            else " (unverified against data)")
     return [cell(f"{name} ({changes})" if changes else name), cell(preset_label(result)),
             _interval(m, "uf1"), _interval(m, "uar"), f"{m['accuracy']:.3f}",
-            cell(",".join(map(str, result["seeds"]))), _number(t.get("fit_seconds"), ".2f"),
+            cell(seeds_label(result)), _number(t.get("fit_seconds"), ".2f"),
             _throughput(t), _number(t.get("params"), ","), cell(_device(t)), where]
 
 
@@ -192,18 +194,39 @@ def _device(timing: dict) -> str:
 
 def versus_best(best: dict, other: dict) -> str:
     """``−0.085 (p=0.002)``: UF1 difference from the table's best row by the paired
-    subject bootstrap; ``≈ best`` marks a difference that is not significant at 5 %;
-    ``not paired`` where the two did not predict the same test units."""
+    subject bootstrap-t; ``≈ best`` marks a difference that is not significant at 5 %;
+    rows of different seed sets are paired on their common seeds, and say so (``on seeds
+    1``) or ``no common seeds``; ``not paired`` where the two did not predict the same
+    test units."""
     if other is best:
         return "best"
-    from mer_bench.report.compare import compare
+    from mer_bench.report.compare import common_seeds, compare
+    other_part, best_part, shared = common_seeds(other, best)
+    if not shared:
+        return "no common seeds"
     try:
-        c = compare(other, best)
+        c = compare(other_part, best_part)
     except MerBenchError:
         return "not paired"
-    p = c.p_value["uf1"]
-    text = f"{c.delta['uf1']:+.3f} (p={p:.2g})"
-    return f"≈ best, {text}" if p >= 0.05 else text
+    text = f"{c.delta['uf1']:+.3f} ({format_p(c.p_value['uf1'])})"
+    if other_part is not other:
+        text += f" on seeds {','.join(map(str, shared))}"
+    return f"≈ best, {text}" if c.p_value["uf1"] >= 0.05 else text
+
+
+def seeds_label(result: dict) -> str:
+    """The seeds, with ``(one seed: no training spread)`` for a one-seed row of a
+    method whose training depends on its seed (a torch adapter), whose interval then
+    says nothing about training randomness."""
+    seeds = ",".join(map(str, result["seeds"]))
+    if len(result["seeds"]) > 1:
+        return seeds
+    from mer_bench.methods import get_method_class
+    try:
+        trained = get_method_class(result["method"]["name"]).uses_torch
+    except MerBenchError:
+        trained = True
+    return f"{seeds} (one seed: no training spread)" if trained else seeds
 
 
 def reported_rows(entries: list, reproduced: list[tuple[Path, dict]]) -> list[list]:
@@ -216,8 +239,10 @@ def reported_rows(entries: list, reproduced: list[tuple[Path, dict]]) -> list[li
             f"reproduced − reported: {max(m['metrics']['uf1'] for m in mine) - r.f1:+.3f}"
         f1 = "" if r.f1 is None else f"{r.f1:.3f}" + ("" if r.f1_kind == "uf1" else " (paper's F1)")
         fmt = lambda v: "" if v is None else f"{v:.3f}"
+        source = r.source + ("" if not r.per_dataset else "; per source UF1/UAR: " + ", ".join(
+            f"{name} {uf1:.3f}/{uar:.3f}" for name, (uf1, uar) in r.per_dataset.items()))
         rows.append([f"{r.method} (reported)", "paper", f1, fmt(r.uar), fmt(r.accuracy), "", "",
-                     "", "", "", r.source, gap])
+                     "", "", "", source, gap])
     return rows
 
 
@@ -229,10 +254,17 @@ def render(results: list[tuple[Path, dict]], root: Path, plots: bool = False) ->
     lines = ["# mer-bench leaderboard", "",
              "Generated by `mer-bench leaderboard build` from verified result files: every "
              "metric below was recomputed from the stored per-sample predictions. UF1/UAR are "
-             "pooled as in MEGC2019; intervals are bootstrap over subjects (loso, kfold5, cde, "
-             "lodo), t-intervals over repeats (holdout), or bootstrap over held-out subjects of "
-             "the mean per-episode metric (fewshot). *vs best*: the UF1 difference from the "
-             "table's best row with a paired subject bootstrap; ≈ best = not significant at 5 %. "
+             "pooled as in MEGC2019. Intervals (95 %): studentized bootstrap (bootstrap-t) over "
+             "subjects — one person is one cluster across seeds — of the pooled metric (loso, "
+             "kfold5, cde, lodo) or of the mean per-episode metric with each episode's class "
+             "counts kept (fewshot); with several seeds, widened to the between-seed spread "
+             "where that is larger. `benchmarks/interval_coverage.py` measured their coverage "
+             f"on simulated data shaped like casme2-5, smic-3, samm-5 and megc2019: "
+             f"{COVERAGE}. Holdout: t-interval over its repeats. A one-seed row of a trained "
+             "method is marked: its interval holds no training randomness. *vs best*: the UF1 "
+             "difference from the table's best row by the paired subject bootstrap-t (p from "
+             "the same draws; `p<0.0005` = no draw of 2,000 reached it), on the seeds both "
+             "rows ran; ≈ best = not significant at 5 %. "
              "Rows marked *(reported)* are the papers' own real-data numbers, not reproduced "
              "or verified here.", ""]
     headers = HEADERS + ["vs best"]
@@ -285,18 +317,24 @@ def markdown_table(rows: list[list[str]], headers: list[str]) -> str:
 def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
     """Write the table's UF1-vs-throughput figure and each row's confusion matrix under
     ``root/plots``; the markdown lines that show and link them."""
-    from mer_bench.report.plots import PLOTS_DIR, confusion_plot, slug, throughput_plot
+    from mer_bench.report.plots import PLOTS_DIR, confusion_plot, diagnostics_plot, slug, throughput_plot
     folder = root / PLOTS_DIR
     title = " · ".join(k for k in key if k)
     shown = title + (" · synthetic data" if items[0][1]["synthetic"] else "")
     figure = throughput_plot([(f"{r['method']['name']} {variant(r)}".strip(), r) for _, r in items],
                              shown, folder / f"uf1-vs-throughput__{slug(title)}.png")
-    links = []
+    links, curves = [], []
     for _, result in items:
+        name = cell(result["method"]["name"])
         path = confusion_plot(result, folder / f"confusion__{slug(result['run_id'])}.png")
-        links.append(f"[{cell(result['method']['name'])}]({PLOTS_DIR}/{path.name})")
+        links.append(f"[{name}]({PLOTS_DIR}/{path.name})")
+        learning = diagnostics_plot(result, folder / f"learning__{slug(result['run_id'])}.png")
+        if learning:
+            curves.append(f"[{name}]({PLOTS_DIR}/{learning.name})")
     return [f"![UF1 against inference throughput]({PLOTS_DIR}/{figure.name})", "",
-            "Confusion matrices (row-normalized): " + " · ".join(links), ""]
+            "Confusion matrices (row-normalized): " + " · ".join(links), ""] + (
+        ["Learning curves (training loss per fold, training accuracy): " + " · ".join(curves), ""]
+        if curves else [])
 
 
 def build(results_dir: Path, output: Path, skip_invalid: bool = False,

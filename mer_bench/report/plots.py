@@ -1,5 +1,6 @@
-"""Figures beside the leaderboard: UF1 against inference throughput per table, and a
-confusion matrix per result (matplotlib, written as PNG; no screen needed)."""
+"""Figures beside the leaderboard: UF1 against inference throughput per table, and per
+result its confusion matrix and its learning curves (matplotlib, written as PNG; no
+screen needed)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,40 @@ def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Pa
     ax.set_ylabel("UF1 (95 % interval)")
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, path)
+
+
+def diagnostics_plot(result: dict, path: Path) -> Path | None:
+    """The result's learning diagnostics (``diagnostics`` block): one panel per training
+    stage with every fold's loss curve, titled with the stage's median start and end
+    loss, and the fitted model's median training accuracy in the figure title. None when
+    the result has no loss curve."""
+    tasks = result.get("diagnostics", {}).get("per_task", [])
+    stages = sorted({name for t in tasks for name, fig in t["stages"].items() if fig.get("loss")})
+    if not stages:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.4), squeeze=False)
+    summary = result["diagnostics"].get("summary", {})
+    for ax, name in zip(axes[0], stages):
+        for task in tasks:
+            curve = task["stages"].get(name, {})
+            if curve.get("loss"):
+                steps = np.linspace(0, max(curve.get("steps", 1) - 1, 1), len(curve["loss"]))
+                ax.plot(steps, curve["loss"], color="tab:blue", alpha=0.25, linewidth=0.8)
+        figures = summary.get(name, {})
+        ax.set_title(f"{name}\nloss {figures.get('loss_start', float('nan')):.3g} → "
+                     f"{figures.get('loss_end', float('nan')):.3g} (median over folds)",
+                     fontsize=8)
+        ax.set_xlabel("epoch / step")
+        ax.set_ylabel("training loss")
+        ax.grid(True, alpha=0.3)
+    accuracy = summary.get("fitted model", {}).get("train_accuracy")
+    synthetic = " · synthetic" if result.get("synthetic") else ""
+    fig.suptitle(f"{result['method']['name']} ({result['method'].get('preset', '')}) · "
+                 f"{result['protocol']['name']} · {result.get('dataset', '')}{synthetic}"
+                 + ("" if accuracy is None else f" · training accuracy {accuracy:.3f}"),
+                 fontsize=9)
     return _save(fig, path)
 
 

@@ -10,7 +10,11 @@ tasks, of_tasks} (meta-training episodes smaller than asked), predictions [{samp
 dataset, subject, fold, seed, y_true, y_pred, scores?, episode?}], episodes? [{seed,
 episode, support [sample_id], support_labels}] (few-shot), metrics {accuracy, uf1, uar,
 per_class, confusion, ci {metric: [lo, hi]}, ci_method, per_subject?, per_dataset?,
-per_seed?, seed_spread?, sd?, n_repeats?, ci_episodes?}, timing, environment, created.
+per_seed?, seed_spread?, sd?, n_repeats?, ci_episodes?}, diagnostics? {per_task [{seed,
+group, stages {stage: {loss_start, loss_end, steps, loss [curve], figures...}}}], summary
+{stage: {figure: median over tasks}}} (learning diagnostics: every method's "fitted
+model" training accuracy, and each training stage a method reports; not verifiable from
+the predictions, so not part of the verification), timing, environment, created.
 ``y_true``/``y_pred`` index ``label_scheme.classes``.
 """
 

@@ -30,6 +30,20 @@ VERIFIED = "verified against data"
 UNVERIFIED = "unverified against data (dataset not configured here)"
 
 
+def result_problems(result: dict) -> tuple[list[str], str]:
+    """What is wrong with a readable result (empty: nothing) — its metrics against its
+    predictions (``verify_result``), then its predictions against the data — and its data
+    status. Any exception while checking a malformed file is a problem, never a crash."""
+    from mer_bench.report.results import verify_result
+    try:
+        problems = verify_result(result)
+        if problems:
+            return problems, UNVERIFIED
+        return check_against_data(result)
+    except Exception as err:  # a malformed file is reported, whatever it breaks
+        return [f"malformed ({type(err).__name__}: {err})"], UNVERIFIED
+
+
 def is_synthetic_dataset(name: str) -> bool:
     """Whether ``name`` is one of the registered synthetic twins."""
     from mer_bench.data.datasets import dataset_names

@@ -1,0 +1,93 @@
+"""The one adapter body for a small network trained from scratch with cross-entropy:
+inputs standardized per channel with training statistics, Adam at a fixed learning
+rate for a fixed number of epochs (no early stopping and no model selection on any
+test fold), prediction by the final network (``ScratchClassifier``); and its flavour on
+28 x 28 maps of the onset -> apex flow (``FlowMapClassifier``, ``FlowMapConfig``), which
+STSTNet and OFF-ApexNet are."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mer_bench.features import FlowStrainMaps
+from mer_bench.method import Method, MethodConfig, training_stage
+from mer_bench.nn.training import ChannelStandardizer, minibatch_epochs, prediction_from_scores
+from mer_bench.seeding import seed_everything
+
+
+class ScratchClassifier(Method):
+    """Config fields read: ``epochs``, ``batch_size``, ``lr``. After ``fit``,
+    ``losses`` holds the mean training loss per epoch and ``train_accuracy`` the final
+    network's accuracy on its own training clips (eval mode)."""
+
+    @abstractmethod
+    def network(self, in_channels: int, n_classes: int) -> nn.Module:
+        """A fresh network: (b, in_channels, H, W) -> (b, n_classes) logits."""
+
+    def fit(self, train, ctx):
+        cfg = self.config
+        seed_everything(ctx.seed)
+        self.device = ctx.device
+        self.standardize = ChannelStandardizer.fit(train.x)
+        self.net = self.network(train.x.shape[1], train.n_classes).to(ctx.device)
+        x = torch.from_numpy(self.standardize(train.x))
+        y = torch.from_numpy(np.asarray(train.labels, np.int64))
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.net.train()
+        self.losses = minibatch_epochs(
+            lambda idx: F.cross_entropy(self.net(x[idx].to(ctx.device)), y[idx].to(ctx.device)),
+            len(x), cfg.epochs, cfg.batch_size, optimizer, np.random.default_rng(ctx.seed),
+            "epochs")
+        self.net.eval()
+        self.train_accuracy = float((self._scores(train.x).argmax(1).cpu() == y).float().mean())
+
+    @torch.no_grad()
+    def _scores(self, x: np.ndarray) -> torch.Tensor:
+        return self.net(torch.from_numpy(self.standardize(x)).to(self.device))
+
+    def predict(self, test, support=None):
+        return prediction_from_scores(self._scores(test.x), support)
+
+    def torch_modules(self):
+        return [self.net]
+
+    def diagnostics(self):
+        return {"supervised": training_stage(self.losses, train_accuracy=self.train_accuracy)}
+
+
+@dataclass(frozen=True)
+class FlowMapConfig(MethodConfig):
+    """The fields of a flow-map CNN: flow method and the size it is estimated at, and the
+    training budget and recipe (a subclass sets its paper's defaults and presets)."""
+
+    compute_size: int = 128
+    flow: str = "tvl1"
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 1e-4
+    dropout: float = 0.5
+    RANGES = {"compute_size": (28, None), "epochs": (1, None), "batch_size": (2, None),
+              "lr": (1e-12, None), "dropout": (0.0, 0.99)}
+
+
+SMOKE_FLOW_MAPS = {"compute_size": 32, "flow": "farneback", "epochs": 3, "batch_size": 16}
+"""The ``smoke`` preset of every flow-map CNN (tests)."""
+
+
+class FlowMapClassifier(ScratchClassifier):
+    """A ``ScratchClassifier`` on ``FlowStrainMaps`` at 28 x 28 with the subclass's
+    ``map_channels`` (u, v, strain)."""
+
+    map_channels: ClassVar[tuple[str, ...]] = ("u", "v")
+
+    @property
+    def inputs(self):
+        return FlowStrainMaps(size=28, compute_size=self.config.compute_size,
+                              flow=self.config.flow, channels=self.map_channels)
