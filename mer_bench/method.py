@@ -34,13 +34,15 @@ from mer_bench.errors import MerBenchError
 from mer_bench.features import FeatureSpec
 
 PRESETS = ("paper", "fast", "smoke")
-BUDGET_FIELDS = frozenset({"size", "compute_size", "flow_size", "frames", "length", "pairs",
-                           "tasks_per_batch", "k_shot", "q_query", "episodes",
-                           "amp", "checkpointing", "micro_batch"})
+BUDGET_FIELDS = frozenset({"frames", "length", "pairs", "tasks_per_batch", "k_shot", "q_query",
+                           "episodes", "amp", "checkpointing", "micro_batch"})
 """Config fields that set a run's budget or execution rather than the method's recipe,
 beside every field whose name ends in ``epochs``, ``steps``, ``batch`` or ``batch_size``:
-how long it trains, how much data per step, the input size (pixels, frames), and how a
-step is executed (mixed precision, activation checkpointing, gradient accumulation)."""
+how long it trains, how much data per step (frames, pairs, episodes), and how a step is
+executed (mixed precision, activation checkpointing, gradient accumulation). The input
+size in pixels (``size``, ``compute_size``) is not among them: it changes what the
+method sees (at 64 px MA2MI's position map is 2 x 2), so a preset that shrinks it
+departs from the recipe and says so."""
 
 
 def is_budget_field(name: str) -> bool:

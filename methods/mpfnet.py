@@ -120,6 +120,9 @@ from mer_bench.nn.training import (
 from mer_bench.seeding import seed_everything, stable_seed
 
 
+AFE_STAGE = "AFE magnification pre-training"
+
+
 @dataclass(frozen=True)
 class MPFNetConfig(MethodConfig):
     size: int = 128
@@ -271,6 +274,8 @@ class MPFNet(Method):
         return Execution(self.config.micro_batch, self.config.amp)
 
     def _train_encoders(self, inner: SampleSet, ctx) -> list[nn.Module]:
+        """Train the encoders of this variant on ``inner``, recording each stage's
+        losses in ``stages``."""
         cfg, seed = self.config, ctx.seed
         self.stages: dict[str, dict] = {}
         x, labels = self.standardize(inner.x), inner.labels
@@ -283,12 +288,14 @@ class MPFNet(Method):
                 np.random.default_rng(stable_seed("gfe", seed)), self.device, self.execution))
         if cfg.single_encoder:  # one CA-I3D: no prior, the triplet prior or the magnification prior
             if cfg.priors == "afe":
-                self._pretrain_afe(gfe, gfe.parameters(), inner, ctx)
+                self.stages[AFE_STAGE] = training_stage(
+                    self._pretrain_afe(gfe, gfe.parameters(), inner, ctx))
             encoders = [gfe]
         elif self.variant == "p":
             afe = self._new_cai3d(c_in)
             if cfg.priors in ("both", "afe"):
-                self._pretrain_afe(afe, afe.parameters(), inner, ctx)
+                self.stages[AFE_STAGE] = training_stage(
+                    self._pretrain_afe(afe, afe.parameters(), inner, ctx))
             encoders = [gfe, afe]
         else:
             afe = self._new_cai3d(c_in + cfg.cascade_channels)
@@ -297,7 +304,8 @@ class MPFNet(Method):
             if cfg.priors in ("both", "afe"):  # GFE weights and statistics stay fixed here
                 trainable = list(afe.parameters()) + list(reducer.parameters())
                 cascade.gfe_frozen = True
-                self._pretrain_afe(cascade, trainable, inner, ctx)
+                self.stages[AFE_STAGE] = training_stage(
+                    self._pretrain_afe(cascade, trainable, inner, ctx))
                 cascade.gfe_frozen = False
             encoders = [cascade]
         schedule = EpisodicSchedule(steps=cfg.meta_steps, k_shot=cfg.k_shot, q_query=cfg.q_query,
@@ -309,17 +317,16 @@ class MPFNet(Method):
                 self.device, self.execution))
         return encoders
 
-    def _pretrain_afe(self, encoder: nn.Module, params, inner: SampleSet, ctx) -> None:
+    def _pretrain_afe(self, encoder: nn.Module, params, inner: SampleSet, ctx) -> list[float]:
         """Cross-entropy on the class-balanced, motion-magnified copies of ``inner``,
-        updating ``params`` only."""
+        updating ``params`` only; returns the mean loss per epoch."""
         cfg = self.config
         x, labels = self.magnified_set(inner, ctx)
         schedule = SupervisedSchedule(cfg.afe_epochs, cfg.afe_batch, cfg.afe_lr,
                                       lr_step=cfg.afe_lr_step, lr_gamma=0.1)
-        self.stages["AFE magnification pre-training"] = training_stage(supervised_train(
-            encoder, self.standardize(x), labels, inner.n_classes, schedule,
-            np.random.default_rng(stable_seed("afe", ctx.seed)), self.device,
-            params=list(params), execution=self.execution))
+        return supervised_train(encoder, self.standardize(x), labels, inner.n_classes, schedule,
+                                np.random.default_rng(stable_seed("afe", ctx.seed)), self.device,
+                                params=list(params), execution=self.execution)
 
     def magnified_set(self, inner: SampleSet, ctx) -> tuple[np.ndarray, np.ndarray]:
         """The AFE's training set: every clip of ``inner`` as it is plus its magnified

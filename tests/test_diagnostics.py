@@ -14,6 +14,13 @@ def _run(tmp_path, cache, method):
                                       progress=False)))
 
 
+@pytest.fixture(scope="module")
+def deep_run(tmp_path_factory, shared_cache):
+    """A smoke LOSO run of a trained adapter: (its folder, its result)."""
+    folder = tmp_path_factory.mktemp("diagnostics")
+    return folder, _run(folder, shared_cache, "ststnet")
+
+
 def test_training_stage_keeps_start_end_and_a_short_curve():
     stage = training_stage([float(v) for v in range(200, 0, -1)], train_accuracy=0.5)
     assert stage["loss_start"] == 200 and stage["loss_end"] == 1 and stage["steps"] == 200
@@ -22,8 +29,8 @@ def test_training_stage_keeps_start_end_and_a_short_curve():
 
 
 def test_a_trained_method_records_its_stages_and_every_method_its_training_accuracy(
-        tmp_path, shared_cache):
-    deep = _run(tmp_path, shared_cache, "ststnet")
+        deep_run, tmp_path, shared_cache):
+    deep = deep_run[1]
     summary = deep["diagnostics"]["summary"]
     assert set(summary) == {"supervised", "fitted model"}
     assert summary["supervised"]["steps"] == 3 and 0 <= summary["fitted model"]["train_accuracy"] <= 1
@@ -34,10 +41,8 @@ def test_a_trained_method_records_its_stages_and_every_method_its_training_accur
     assert svm["diagnostics"]["summary"]["fitted model"]["train_accuracy"] > 0.5
 
 
-def test_plot_draws_the_learning_curves(tmp_path, shared_cache, capsys):
-    deep = _run(tmp_path, shared_cache, "ststnet")
-    path = next(tmp_path.glob("ststnet__*.json"))
+def test_plot_draws_the_learning_curves(deep_run, tmp_path, capsys):
+    path = next(deep_run[0].glob("ststnet__*.json"))
     assert main(["plot", str(path), "--output", str(tmp_path / "r.confusion.png")]) == 0
     printed = capsys.readouterr().out.split()
     assert str(tmp_path / "r.learning.png") in printed and (tmp_path / "r.learning.png").stat().st_size
-    assert deep["diagnostics"]

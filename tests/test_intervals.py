@@ -71,6 +71,7 @@ def test_p_below_the_draws_resolution_is_never_printed_as_zero():
     assert format_p(0.0) == "p<0.0005"
     assert format_p(0.0004) == "p<0.0005"
     assert format_p(0.012) == "p=0.012"
+    assert format_p(0.0, prefix=False) == "<0.0005" and format_p(0.012, prefix=False) == "0.012"
 
 
 def _balanced_episodes(n_seeds=1, constant=False, n_subjects=10):

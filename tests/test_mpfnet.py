@@ -268,8 +268,8 @@ def test_micro_batches_keep_the_paper_batch_and_can_be_switched_off():
 def test_single_encoder_ablation_of_table_four(priors, monkeypatch):
     import mer_bench.methods.mpfnet as mpfnet
     stages = []
-    monkeypatch.setattr(mpfnet, "triplet_train", lambda *a, **k: stages.append("triplet"))
-    monkeypatch.setattr(mpfnet.MPFNet, "_pretrain_afe", lambda *a, **k: stages.append("afe"))
+    monkeypatch.setattr(mpfnet, "triplet_train", lambda *a, **k: stages.append("triplet") or [])
+    monkeypatch.setattr(mpfnet.MPFNet, "_pretrain_afe", lambda *a, **k: stages.append("afe") or [])
     method = build_method("mpfnet-p", "smoke", single_encoder=True, priors=priors)
     train, test, _ = tiny_data(method.input_specs)
     method.fit(train, RunContext(seed=0))

@@ -118,11 +118,11 @@ def test_presets_name_their_departures_from_the_recipe():
     mpfnet = get_method_class("mpfnet-p").Config
     departures = mpfnet.recipe_departures("fast")
     assert departures["afe_lr"] == {"paper": 0.001, "fast": 0.01}
-    assert "width" in departures
-    assert not {"size", "triplet_epochs", "afe_batch", "checkpointing"} & departures.keys()
+    assert "width" in departures and "size" in departures  # input size changes the method
+    assert not {"triplet_epochs", "afe_batch", "checkpointing"} & departures.keys()
     assert mpfnet.recipe_departures("paper") == {}
     mcnet = {"method": {"name": "mcnet", "preset": "fast"}}
-    assert preset_label(mcnet) == "fast (recipe: width=32)"
+    assert preset_label(mcnet) == "fast (recipe: size=48, width=32)"
     stored = {"method": {"name": "mcnet", "preset": "fast", "recipe_departures": {}}}
     assert preset_label(stored) == "fast"
 

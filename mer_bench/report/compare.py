@@ -77,11 +77,11 @@ class Comparison:
         for k in ("uf1", "uar", "accuracy"):
             lo, hi = self.ci[k]
             lines.append(f"| {k.upper() if k != 'accuracy' else 'Accuracy'} | {self.delta[k]:+.3f} "
-                         f"| [{lo:+.3f}, {hi:+.3f}] | {format_p(self.p_value[k])[2:]} |")
+                         f"| [{lo:+.3f}, {hi:+.3f}] | {format_p(self.p_value[k], prefix=False)} |")
         m = self.mcnemar
         lines += ["", NO_MCNEMAR if m is None else
                   f"McNemar exact test on per-clip correctness: A right / B wrong {m['a_only']}, "
-                  f"A wrong / B right {m['b_only']}, {format_p(m['p_value'], 10 ** 12)}"]
+                  f"A wrong / B right {m['b_only']}, p = {m['p_value']:.3g}"]
         return "\n".join(lines)
 
 

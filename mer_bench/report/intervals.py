@@ -201,9 +201,11 @@ def studentize(statistic, n_boot: int = BOOTSTRAP_DRAWS, seed: int = 0,
     return out
 
 
-def format_p(p: float, n_boot: int = BOOTSTRAP_DRAWS) -> str:
-    """``p=0.012``, or ``p<0.0005`` (1/B) where no bootstrap draw reached the statistic."""
-    return f"p<{1 / n_boot:.2g}" if p < 1 / n_boot else f"p={p:.2g}"
+def format_p(p: float, n_boot: int = BOOTSTRAP_DRAWS, prefix: bool = True) -> str:
+    """``p=0.012``, or ``p<0.0005`` (1/B) where no bootstrap draw reached the statistic;
+    without ``prefix``: ``0.012``, ``<0.0005`` (a table cell under a "p" header)."""
+    text = f"<{1 / n_boot:.2g}" if p < 1 / n_boot else f"={p:.2g}"
+    return "p" + text if prefix else text.removeprefix("=")
 
 
 def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndarray,

@@ -109,13 +109,15 @@ def variant(result: dict) -> str:
 
 
 def macro_label(result: dict) -> str:
-    """``macro: synth-ckplus 3f2a9c1e`` — the auxiliary macro source a method read, with
-    its fingerprint's head (and ``synthetic`` beside real data); empty when none."""
+    """``macro: synth-ckplus 3f2a9c1e`` — the auxiliary macro source a method read and the
+    head of its fingerprint's sha256 (``synthetic`` beside real data); empty when none."""
+    import hashlib
     source = result["method"].get("auxiliary")
     if not isinstance(source, dict):
         return ""
     mixed = " synthetic" if source.get("synthetic") and not result.get("synthetic") else ""
-    return f"macro:{mixed} {source.get('macro')} {str(source.get('fingerprint', ''))[:8]}"
+    digest = hashlib.sha256(str(source.get("fingerprint", "")).encode()).hexdigest()[:8]
+    return f"macro:{mixed} {source.get('macro')} {digest}"
 
 
 def preset_label(result: dict) -> str:

@@ -93,7 +93,8 @@ def diagnostics_plot(result: dict, path: Path) -> Path | None:
     if not stages:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(stages), figsize=(max(6.5, 4.2 * len(stages)), 3.8),
+                             squeeze=False)
     summary = result["diagnostics"].get("summary", {})
     for ax, name in zip(axes[0], stages):
         for task in tasks:
@@ -112,7 +113,8 @@ def diagnostics_plot(result: dict, path: Path) -> Path | None:
     synthetic = " · synthetic" if result.get("synthetic") else ""
     fig.suptitle(f"{result['method']['name']} ({result['method'].get('preset', '')}) · "
                  f"{result['protocol']['name']} · {result.get('dataset', '')}{synthetic}"
-                 + ("" if accuracy is None else f" · training accuracy {accuracy:.3f}"),
+                 + ("" if accuracy is None else f"\nfitted model's training accuracy {accuracy:.3f}"
+                                               " (median over folds)"),
                  fontsize=9)
     return _save(fig, path)
 
