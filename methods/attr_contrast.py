@@ -46,9 +46,14 @@ Deviations, and why:
 - Presets ``fast`` (48 px, 8 frames, width 16, 20 epochs, flow estimated at 96 px) and
   ``smoke`` shrink the budget for CPUs; ``paper`` needs a GPU (about 43 s per batch of
   32 per stream on one CPU thread). ``fast`` also departs from the recipe: learning
-  rate 1e-3 instead of 1e-4, because 20 epochs at 1e-4 leave the network near chance
-  (synth-casme2, casme2-5s, holdout: UF1 0.24 after 30 epochs at 1e-4; 0.33 at 1e-3 over
-  two splits).
+  rate 1e-3 instead of 1e-4. It was first picked on the reported holdout folds (seed 0),
+  which is model selection on the test set; it was re-checked on a tuning seed no
+  leaderboard row reports (holdout seed 100 of synth-casme2 / casme2-5s, five other 3:2
+  splits): 1e-4 -> UF1 0.244 (training accuracy 0.78), 1e-3 -> 0.458 (0.98); 1e-3 stays.
+  Input size (``size``, ``flow_size``) and width are recorded departures too.
+- Protocol reading: the paper evaluates one 3:2 split; ``holdout`` repeats five. Its
+  "200 iterations" are read as 200 epochs. ``alpha = 1`` leaves no cross-entropy term:
+  no classifier is trained (chance by construction), so sweeps stop below it.
 """
 
 from __future__ import annotations
