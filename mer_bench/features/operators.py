@@ -147,8 +147,3 @@ def optical_strain(flow: np.ndarray) -> np.ndarray:
     v_y, v_x = np.gradient(flow[1].astype(np.float64))
     return np.sqrt(u_x ** 2 + v_y ** 2 + 0.5 * (u_y + v_x) ** 2).astype(np.float32)
 
-
-def resize_maps(maps: np.ndarray, size: int) -> np.ndarray:
-    """Area-resize float32 (C, H, W) maps to (C, size, size) (values unscaled: flow
-    channels are rescaled to pixels at the new size by the caller)."""
-    return np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA) for m in maps])

@@ -34,7 +34,6 @@ from mer_bench.features.operators import (
     optical_strain,
     resample_frames,
     resize_channels,
-    resize_maps,
     sequence_channels,
     synthesize_frames,
     to_gray,
@@ -172,11 +171,11 @@ class FlowStrainMaps(FeatureSpec):
 
     def compute(self, dataset: Dataset, row: pd.Series) -> np.ndarray:
         flow = OnsetApex(self.compute_size, self.flow).compute(dataset, row)
-        maps = {"u": flow[0], "v": flow[1], "strain": optical_strain(flow)}
-        stacked = np.stack([maps[c] for c in self.channels])
-        out = resize_maps(stacked, self.size)
+        maps = {"u": lambda: flow[0], "v": lambda: flow[1], "strain": lambda: optical_strain(flow)}
+        stacked = np.stack([maps[c]() for c in self.channels])[:, None]   # (C, 1, H, W)
+        out = resize_channels(stacked, self.size, ())[:, 0]
         for i, c in enumerate(self.channels):
-            if c in ("u", "v"):
+            if c in ("u", "v"):  # flow in pixels at the new size
                 out[i] *= self.size / self.compute_size
         return out
 

@@ -23,9 +23,9 @@ from mer_bench.seeding import seed_everything
 
 
 class ScratchClassifier(Method):
-    """Config fields read: ``epochs``, ``batch_size``, ``lr``. After ``fit``,
-    ``losses`` holds the mean training loss per epoch and ``train_accuracy`` the final
-    network's accuracy on its own training clips (eval mode)."""
+    """Config fields read: ``epochs``, ``batch_size``, ``lr``. After ``fit``, ``losses``
+    holds the mean training loss per epoch (the runner adds the fitted model's training
+    accuracy to the diagnostics, as for every method)."""
 
     @abstractmethod
     def network(self, in_channels: int, n_classes: int) -> nn.Module:
@@ -46,20 +46,17 @@ class ScratchClassifier(Method):
             len(x), cfg.epochs, cfg.batch_size, optimizer, np.random.default_rng(ctx.seed),
             "epochs")
         self.net.eval()
-        self.train_accuracy = float((self._scores(train.x).argmax(1).cpu() == y).float().mean())
 
     @torch.no_grad()
-    def _scores(self, x: np.ndarray) -> torch.Tensor:
-        return self.net(torch.from_numpy(self.standardize(x)).to(self.device))
-
     def predict(self, test, support=None):
-        return prediction_from_scores(self._scores(test.x), support)
+        scores = self.net(torch.from_numpy(self.standardize(test.x)).to(self.device))
+        return prediction_from_scores(scores, support)
 
     def torch_modules(self):
         return [self.net]
 
     def diagnostics(self):
-        return {"supervised": training_stage(self.losses, train_accuracy=self.train_accuracy)}
+        return {"supervised": training_stage(self.losses)}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ synthetic results are in their own section and never share a table with real-dat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -111,7 +112,6 @@ def variant(result: dict) -> str:
 def macro_label(result: dict) -> str:
     """``macro: synth-ckplus 3f2a9c1e`` — the auxiliary macro source a method read and the
     head of its fingerprint's sha256 (``synthetic`` beside real data); empty when none."""
-    import hashlib
     source = result["method"].get("auxiliary")
     if not isinstance(source, dict):
         return ""
