@@ -101,16 +101,11 @@ def check_method(cls: type[Method]) -> list[Check]:
     def fit_predict():
         method.fit(train, ctx())
         pred = method.predict(test)
-        labels = np.asarray(pred.labels)
-        assert labels.shape == (len(test),), f"labels shape {labels.shape} != ({len(test)},)"
-        assert np.issubdtype(labels.dtype, np.integer), f"labels dtype {labels.dtype}"
-        assert labels.min() >= 0 and labels.max() < test.n_classes, "class index out of range"
-        if pred.scores is not None:
-            assert np.shape(pred.scores) == (len(test), test.n_classes), \
-                f"scores shape {np.shape(pred.scores)}"
+        problem = pred.problem(len(test), test.n_classes)
+        assert problem is None, problem
         return pred
 
-    first = record("fit/predict shapes", fit_predict)
+    first = record("fit/predict shapes, finite scores, labels = argmax", fit_predict)
     if first is None:
         return checks
     checks.append(Check("test labels never read", not test.label_reads,
@@ -121,6 +116,8 @@ def check_method(cls: type[Method]) -> list[Check]:
         allowed = set(np.unique(support.labels).tolist())
         extra = set(np.asarray(pred.labels).tolist()) - allowed
         assert not extra, f"predicted classes {sorted(extra)} not in the support set"
+        problem = pred.problem(len(test), test.n_classes, np.unique(support.labels))
+        assert problem is None, problem
 
     record("few-shot support contract", support_contract)
 

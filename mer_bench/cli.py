@@ -241,9 +241,12 @@ def cmd_compare(args) -> int:
     from mer_bench.report.compare import choose_pair, compare
     from mer_bench.report.leaderboard import collect
     results = collect(Path(args.results), skip_invalid=True) if Path(args.results).is_dir() else []
-    (path_a, a), (path_b, b) = choose_pair(results, args.a, args.b, protocol=args.protocol,
-                                           dataset=args.dataset, scheme=args.scheme,
-                                           preset=args.preset)
+    try:
+        (path_a, a), (path_b, b) = choose_pair(results, args.a, args.b, protocol=args.protocol,
+                                               dataset=args.dataset, scheme=args.scheme,
+                                               preset=args.preset)
+    except MerBenchError as err:
+        raise MerBenchError(f"{err} (searched --results {args.results})") from None
     comparison = compare(a, b)
     if args.format == "json":
         print(json.dumps({**comparison.to_json(), "files": [str(path_a), str(path_b)]}, indent=1))
@@ -251,6 +254,18 @@ def cmd_compare(args) -> int:
         print(comparison.markdown())
         print(f"\nA: `{path_a}`  \nB: `{path_b}`")
     return 0
+
+
+def cmd_reproduce(args) -> int:
+    """Re-run what each result file records; exit 1 when any gives other predictions."""
+    from mer_bench.reproduce import reproduce
+    different = 0
+    for path in args.results:
+        outcome = reproduce(Path(path), Path(args.out) if args.out else None, jobs=args.jobs,
+                            cache_dir=args.cache_dir, progress=not args.quiet)
+        print(f"{path}: {outcome.summary()}")
+        different += not outcome.identical
+    return 1 if different else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,6 +387,16 @@ def build_parser() -> argparse.ArgumentParser:
                               "leaderboard/results)")
     compare.add_argument("--format", choices=["markdown", "json"], default="markdown")
     compare.set_defaults(func=cmd_compare)
+
+    again = sub.add_parser("reproduce", help="re-run what result files record and report "
+                                             "identical or different predictions (exit 1)")
+    again.add_argument("results", nargs="+", help="result .json files")
+    again.add_argument("--out", help="folder for the re-runs' results (default: a temporary "
+                                     "folder, removed)")
+    again.add_argument("--jobs", type=int, default=1, help="parallel folds (default 1)")
+    again.add_argument("--cache-dir", type=Path, help="feature cache (default as for run)")
+    again.add_argument("--quiet", action="store_true", help="no progress bars")
+    again.set_defaults(func=cmd_reproduce)
     return parser
 
 
@@ -393,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except MerBenchError as err:
         print(f"mer-bench: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a read-only or full disk, a file removed underneath
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"mer-bench: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
 
 

@@ -158,6 +158,32 @@ class Prediction:
     labels: np.ndarray
     scores: np.ndarray | None = None
 
+    def problem(self, n: int, n_classes: int, allowed: np.ndarray | None = None) -> str | None:
+        """What breaks the prediction contract for ``n`` test clips (None: nothing):
+        labels int (n,) in 0..n_classes-1; scores, when given, (n, n_classes) with no NaN
+        or +inf (-inf marks a class the method does not score), and each label the
+        argmax of its row over the classes it could be given (``allowed``: a few-shot
+        support's classes; None: all)."""
+        labels = np.asarray(self.labels)
+        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+            return f"labels of shape {labels.shape} dtype {labels.dtype}; expected ({n},) integers"
+        if n and (labels.min() < 0 or labels.max() >= n_classes):
+            return f"class indices outside 0..{n_classes - 1}"
+        if self.scores is None:
+            return None
+        scores = np.asarray(self.scores, dtype=np.float64)
+        if scores.shape != (n, n_classes):
+            return f"scores of shape {scores.shape}; expected ({n}, {n_classes})"
+        if np.isnan(scores).any() or np.isposinf(scores).any():
+            return "NaN or +inf scores (only -inf may mark a class that is not scored)"
+        columns = np.arange(n_classes) if allowed is None else np.asarray(allowed)
+        best = scores[:, columns].max(1) if n else scores[:, :0].sum(1)
+        wrong = np.flatnonzero(scores[np.arange(n), labels] < best)
+        if len(wrong):
+            return (f"{len(wrong)} labels are not the argmax of their scores (first: row "
+                    f"{wrong[0]}, label {labels[wrong[0]]})")
+        return None
+
 
 class Method(ABC):
     """Base of every adapter. Subclasses set ``Config`` and implement the three members

@@ -28,7 +28,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +49,7 @@ from mer_bench.methods import build_method, file_sha256, load_adapter_file, reso
 from mer_bench.nn.episodes import EpisodeShrinkWarning
 from mer_bench.nn.progress import RunEstimate, watching
 from mer_bench.protocols import Fold, Protocol, get_protocol
+from mer_bench.provenance import code_identity
 from mer_bench.report.results import RESULT_SCHEMA, environment, write_json, write_result
 from mer_bench.scaleout import backend_session
 from mer_bench.seeding import stable_seed
@@ -170,6 +171,22 @@ def exit_with_parent(interval: float = 1.0) -> None:
     _WATCHDOG[0].start()
 
 
+MAX_THREADS = 256
+"""The most compute threads per fold ``--threads`` takes. A fixed bound, not this
+machine's core count: threads are part of a run's identity, so a result made on a large
+machine must re-run (``mer-bench reproduce``) on a small one."""
+
+
+def worker_count(jobs: int, n_tasks: int) -> int:
+    """Worker processes for ``n_tasks`` fits: ``--jobs`` capped at the number of tasks
+    (more would idle), with a warning when it asks for more than the machine's cores."""
+    cores = os.cpu_count() or 1
+    if jobs > cores:
+        warnings.warn(f"--jobs {jobs} is more than this machine's {cores} cores: folds will "
+                      f"compete for them", stacklevel=3)
+    return max(1, min(jobs, n_tasks))
+
+
 def check_options(options: RunOptions) -> None:
     """Refuse, before any work, options that cannot give a valid run: ``jobs``/``threads``
     below 1, a seed given twice, an output or cache folder that is a file or cannot be
@@ -178,6 +195,14 @@ def check_options(options: RunOptions) -> None:
         value = getattr(options, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise MerBenchError(f"--{name} must be an integer >= 1; got {value!r}")
+    if options.threads > MAX_THREADS:
+        raise MerBenchError(f"--threads {options.threads}: at most {MAX_THREADS} compute threads "
+                            f"per fold (this machine has {os.cpu_count()} cores)")
+    bad = [s for s in options.seeds if isinstance(s, bool) or not isinstance(s, int)
+           or not 0 <= s < 2**32]
+    if bad or not options.seeds:
+        raise MerBenchError(f"seeds must be integers in [0, 2^32) (numpy's seed range); got "
+                            f"{bad[0] if bad else 'none'!r}")
     repeated = sorted({s for s in options.seeds if list(options.seeds).count(s) > 1})
     if repeated:
         raise MerBenchError(f"--seeds lists {repeated} more than once; every prediction would be "
@@ -230,6 +255,7 @@ def run(options: RunOptions) -> Path:
 
         tasks = _make_tasks(protocol, samples, options.seeds)
         todo = [t for t in tasks if t.key not in done]
+        options = replace(options, jobs=worker_count(options.jobs, len(tasks)))
         cache_root = options.cache_dir if options.cache_dir is not None else default_cache_dir()
         cache = FeatureCache(cache_root)
         features = tuple(cache.materialize(dataset, samples, spec, n_jobs=options.jobs,
@@ -392,7 +418,7 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
                disable=not options.progress)
     try:
         with backend_session(options.backend, options.jobs, options.scheduler) as backend, \
-                parallel_config(backend=backend, n_jobs=options.jobs):
+                parallel_config(**pool_config(backend, options.jobs)):
             results = Parallel(return_as="generator_unordered")(delayed(worker)(t) for t in todo)
             for task, record in results:
                 record |= {"run_hash": run_hash, "key": task.key}
@@ -404,6 +430,11 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
                              f"the same command with --resume continues the run") from None
     except MerBenchError:
         raise
+    except OSError as err:  # disk full, a folder removed: resuming helps once it is fixed
+        raise MerBenchError(f"a fold failed on a file ({err.filename or ''}: "
+                            f"{err.strerror or err}); {len(done)} finished folds are kept in "
+                            f"{partial_dir}; fix that, then the same command with --resume "
+                            f"continues the run") from None
     except (ValueError, TypeError, KeyError) as err:
         raise MerBenchError(f"a fold failed with {type(err).__name__}: {err} — a configuration "
                             f"or data error that --resume would repeat; {len(done)} finished "
@@ -413,6 +444,14 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
                            f"folds are kept in {partial_dir}; rerun with --resume") from err
     finally:
         bar.close()
+
+
+def pool_config(backend: str, jobs: int) -> dict:
+    """joblib ``parallel_config`` arguments for the run's workers. Local ``loky`` workers
+    start their parent watch (``exit_with_parent``) as the pool's initializer, before
+    they unpickle a task: a run killed while its workers start leaves none behind."""
+    extra = {"initializer": exit_with_parent} if backend == "loky" and jobs > 1 else {}
+    return {"backend": backend, "n_jobs": jobs, **extra}
 
 
 @dataclass(eq=False)
@@ -481,7 +520,7 @@ class TaskWorker:
                     prediction = method.predict(test, support)
                     if k == 0 and task.timed:
                         throughput = predict_throughput(method, test, support, self.device)
-                _check_prediction(method, prediction, len(test), len(self.classes))
+                _check_prediction(method, prediction, len(test), len(self.classes), support)
                 prediction = Prediction(unshuffle(prediction.labels, order),
                                         unshuffle(prediction.scores, order))
                 records += _prediction_records(fold, task.seed, self.truth, index, prediction,
@@ -571,16 +610,12 @@ def _announce(notes: dict) -> None:
                       f"training clips of some classes)", stacklevel=2)
 
 
-def _check_prediction(method: Method, prediction: Prediction, n: int, n_classes: int) -> None:
-    labels = np.asarray(prediction.labels)
-    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-        raise MerBenchError(f"method {method.name!r} returned labels of shape {labels.shape} "
-                            f"dtype {labels.dtype}; expected ({n},) integers")
-    if n and (labels.min() < 0 or labels.max() >= n_classes):
-        raise MerBenchError(f"method {method.name!r} returned class indices outside 0..{n_classes - 1}")
-    if prediction.scores is not None and np.shape(prediction.scores) != (n, n_classes):
-        raise MerBenchError(f"method {method.name!r} returned scores of shape "
-                            f"{np.shape(prediction.scores)}; expected ({n}, {n_classes})")
+def _check_prediction(method: Method, prediction: Prediction, n: int, n_classes: int,
+                      support: SampleSet | None = None) -> None:
+    allowed = None if support is None else np.unique(support.labels)
+    problem = prediction.problem(n, n_classes, allowed)
+    if problem:
+        raise MerBenchError(f"method {method.name!r} returned {problem}")
 
 
 def _prediction_records(fold: Fold, seed: int, truth: dict[str, list], index: list[int],
@@ -624,6 +659,10 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
                    **({"file": adapter_source(options.method)}
                       if options.method.endswith(".py") else {})},
         "protocol": {"name": protocol.name, "version": protocol.version, "params": protocol.params()},
+        "code": code_identity(type(method).__module__, type(protocol).__module__,
+                              Path(options.method) if options.method.endswith(".py") else None),
+        "run_options": {"threads": options.threads, "amp": options.amp,
+                        "overrides": options.method_overrides},
         "datasets": sorted(frame["dataset"].unique().tolist()),
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint,

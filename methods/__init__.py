@@ -86,8 +86,24 @@ def load_adapter_file(path: str | Path) -> list[str]:
     spec = importlib.util.spec_from_file_location(f"mer_bench_user_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # SyntaxError, an exception, even SystemExit(0) at import
+        sys.modules.pop(spec.name, None)
+        for name in set(_METHODS) - before:
+            del _METHODS[name]
+        where = f" (line {err.lineno})" if isinstance(err, SyntaxError) and err.lineno else ""
+        raise MerBenchError(f"{path}: importing the adapter file failed{where}: "
+                            f"{type(err).__name__}: {err}") from None
     names = sorted(set(_METHODS) - before)
+    taken = [n for n in names if n in BUILTIN or n in _entry_points()]
+    if taken:
+        for name in names:
+            del _METHODS[name]
+        raise MerBenchError(f"{path}: registers {', '.join(taken)}, the name of an installed "
+                            f"method; an adapter file must use a name of its own")
     if not names:
         raise MerBenchError(f"{path}: registers no method (use @register_method)")
     _FILES[key] = names

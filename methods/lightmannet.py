@@ -82,13 +82,13 @@ from torch.func import functional_call
 
 from mer_bench.features import FrameSequence
 from mer_bench.method import Method, MethodConfig, register_method, training_stage
+from mer_bench.nn.batchnorm import recalibrate_batch_norm
 from mer_bench.nn.meta import (
     MetaAuxSchedule,
     adapt,
     aux_batch,
     meta_aux_train,
     parameters_of,
-    recalibrate_batch_norm,
     task_loss,
 )
 from mer_bench.nn.progress import stage

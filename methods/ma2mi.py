@@ -71,6 +71,7 @@ from mer_bench.errors import MerBenchError
 from mer_bench.features import FramePairs, FrameSequence
 from mer_bench.method import Method, MethodConfig, register_method, training_stage
 from mer_bench.nn.augment import apply_affine, random_affine
+from mer_bench.nn.checkpoints import load_weights
 from mer_bench.nn.generative import (
     ConditionalDiT,
     encode_latents,
@@ -379,9 +380,7 @@ def _cpu_state(module: nn.Module) -> dict:
 
 def load_pretrained(path: Path) -> dict:
     """A pre-training checkpoint written by ``mer-bench pretrain --method ma2mi``."""
-    if not path.is_file():
-        raise MerBenchError(f"ma2mi: pretrained={path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_weights(path, "ma2mi: pretrained")
     if not isinstance(state, dict) or "miacnet" not in state:
         raise MerBenchError(f"ma2mi: {path} is not a MA2MI pre-training checkpoint "
                             f"(no 'miacnet' entry)")

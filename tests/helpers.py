@@ -15,3 +15,32 @@ def shifted_pair(dx: float, dy: float, size: int = 64):
 
 def to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(gray, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+PLANTED_AUS = ("12", "4+7", "1+2")
+"""Action units written for planted class 0, 1, 2 (methods that read AU text)."""
+
+
+def planted_sets(specs, n: int = 48, n_subjects: int = 6, strength: float = 1.0, seed: int = 0):
+    """(train, sealed copy of train) whose class (3) is a brighter horizontal band in one
+    of three places of every channel and frame of each input, under unit Gaussian noise;
+    subjects, source dataset and per-class action units filled in. One array per spec,
+    each (n, *spec.shape) float32."""
+    import pandas as pd
+
+    from mer_bench.data.samples import SampleSet
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    features = []
+    for spec in specs:
+        x = rng.normal(0, 1, (n, *spec.shape)).astype(np.float32)
+        band = spec.shape[-2] // 3
+        for c in range(3):
+            x[labels == c, ..., c * band:(c + 1) * band, :] += strength
+        features.append(x)
+    rows = pd.DataFrame({"sample_id": [f"c{i:03d}" for i in range(n)],
+                         "dataset": "synth-casme2", "subject": [f"s{i % n_subjects}" for i in range(n)],
+                         "label": labels, "aus": [PLANTED_AUS[c] for c in labels]})
+    classes = ("happiness", "disgust", "surprise")
+    return (SampleSet.build(rows, tuple(features), classes, hide_labels=False),
+            SampleSet.build(rows, tuple(features), classes, hide_labels=True))

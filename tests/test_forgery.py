@@ -46,8 +46,7 @@ def rejected(folder, match):
 def test_forged_row_through_pipes_and_newlines_stays_one_escaped_cell(genuine, tmp_path):
     evil = "flow-svm | smoke | 9.999 [9.999, 9.999] |\n### Fake section\n| fake"
     folder = forge(genuine, tmp_path, "loso", lambda d: d["method"].update(name=evil)
-                   or d["timing"].update(device="cpu|\nforged", dtype="x|\n### Fake dtype",
-                                         threads="2|\n| fake", predict_samples_per_s_batch1="7|\n| fake"),
+                   or d["timing"].update(device="cpu|\nforged", dtype="x|\n### Fake dtype"),
                    rederive=False)
     text = build(folder, tmp_path / "board.md").read_text()
     lines = text.splitlines()
@@ -92,7 +91,7 @@ def test_malformed_predictions_are_skipped_with_a_reason_not_a_crash(genuine, tm
                    lambda d: d["predictions"][0].update(y_true="happy"), rederive=False)
     shutil.copy(next(genuine.glob("flow-svm__holdout__*.json")), folder)
     assert [r["protocol"]["name"] for _, r in collect(folder, skip_invalid=True)] == ["holdout"]
-    assert "malformed" in capsys.readouterr().err
+    assert "'y_true' must be an integer" in capsys.readouterr().err
 
 
 def test_one_run_saved_twice_gives_one_row(genuine, tmp_path):
@@ -104,6 +103,79 @@ def test_one_run_saved_twice_gives_one_row(genuine, tmp_path):
     assert len(collect(folder, skip_invalid=True)) == 1
 
 
+def test_a_forged_twin_of_a_run_id_cannot_win_by_its_file_name(genuine, tmp_path, capsys):
+    """``AAA_….json`` with every prediction set right and the metrics re-derived, beside
+    the genuine file of the same run id: both are refused and each names the other."""
+    [source] = genuine.glob("flow-svm__loso__*.json")
+    data = json.loads(source.read_text())
+    for p in data["predictions"]:
+        p["y_pred"] = p["y_true"]
+        p.pop("scores", None)
+    data["metrics"] = json.loads(json.dumps(recompute_metrics(data)))
+    folder = tmp_path / "twins"
+    folder.mkdir()
+    (folder / f"AAA_{source.name}").write_text(json.dumps(data))
+    shutil.copy(source, folder)
+    assert collect(folder, skip_invalid=True) == []
+    err = capsys.readouterr().err
+    assert err.count("is also claimed, with other content") == 2 and "AAA_" in err
+
+
+@pytest.mark.parametrize("edit,says", [
+    (lambda d: d.update(predictions=json.loads("[" * 20 + "]" * 20)), "nested deeper"),
+    (lambda d: d.update(method="flow-svm"), "'method' must be an object"),
+    (lambda d: d.update(timing=[]), "'timing' must be an object"),
+    (lambda d: d["predictions"][0].update(y_pred=1.0), "'y_pred' must be an integer"),
+    (lambda d: d["predictions"][0].update(y_pred=True), "'y_pred' must be an integer"),
+    (lambda d: d.update(synthetic="yes"), "'synthetic' must be true or false"),
+    (lambda d: d["predictions"][0].update(corrupted=True), "only a boolean on the robustness"),
+    (lambda d: d["predictions"][0].update(scores=[float("nan")] * 5), "finite numbers or null"),
+    (lambda d: d["method"].update(preset="turbo"), "unknown preset"),
+    (lambda d: d["folds"][0].update(train_subjects=d["folds"][0]["test_subjects"]),
+     "on both the training and the test side"),
+    (lambda d: d["timing"].update(fit_seconds=-1.0), "'timing.fit_seconds' must be a finite"),
+    (lambda d: d["timing"].update(fit_seconds=float("inf")), "'timing.fit_seconds' must be"),
+    (lambda d: d["timing"].update(fit_seconds=1e308), "'timing.fit_seconds' must be"),
+    (lambda d: d["timing"].update(threads="2|\n| fake"), "'timing.threads' must be"),
+    (lambda d: d["seeds"].append(-1), "'seeds' must be integers"),
+])
+def test_malformed_result_files_are_rejected_with_a_reason(genuine, tmp_path, capsys, edit, says):
+    """Each is refused with the reason before anything reads it, and nothing else is
+    affected: the genuine holdout result beside it is still shown."""
+    folder = forge(genuine, tmp_path, "loso", edit, rederive=False)
+    shutil.copy(next(genuine.glob("flow-svm__holdout__*.json")), folder)
+    shown = collect(folder, skip_invalid=True)
+    assert [r["protocol"]["name"] for _, r in shown] == ["holdout"]
+    assert says in capsys.readouterr().err
+    build(folder, tmp_path / "board.md", skip_invalid=True)
+
+
+def test_json_nested_past_the_parser_is_rejected_not_a_crash(genuine, tmp_path, capsys):
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    (folder / "deep.json").write_text('{"schema": "mer-bench/result/v1", "predictions": '
+                                      + "[" * 200_000 + "]" * 200_000 + "}")
+    assert collect(folder, skip_invalid=True) == []
+    assert "nested deeper" in capsys.readouterr().err
+
+
+def test_a_y_pred_that_is_not_the_argmax_of_its_scores_is_rejected(genuine, tmp_path):
+    """An all-correct forgery that keeps the model's scores is caught."""
+    def all_right(d):
+        for p in d["predictions"]:
+            p["y_pred"] = p["y_true"]
+    rejected(forge(genuine, tmp_path, "loso", all_right), "not the argmax of the stored scores")
+
+
+def test_a_missing_results_folder_writes_nothing(tmp_path, capsys):
+    from mer_bench.cli import main
+    board = tmp_path / "LEADERBOARD.md"
+    board.write_text("kept")
+    assert main(["leaderboard", "build", "--results", str(tmp_path / "nonexistent"),
+                 "--output", str(board), "--no-plots"]) == 2
+    assert board.read_text() == "kept" and "no such folder" in capsys.readouterr().err
+
+
 def test_preset_and_protocol_version_separate_tables(genuine):
     [(_, result)] = [pr for pr in collect(genuine) if pr[1]["protocol"]["name"] == "loso"]
     fast = json.loads(json.dumps(result))
@@ -111,3 +183,12 @@ def test_preset_and_protocol_version_separate_tables(genuine):
     newer = json.loads(json.dumps(result))
     newer["protocol"]["version"] = 2
     assert len({table_key(result), table_key(fast), table_key(newer)}) == 3
+
+
+def test_a_method_name_in_mathtext_is_drawn_as_text(genuine, tmp_path):
+    """Plots take names literally: a name that is a broken formula cannot stop a build."""
+    folder = forge(genuine, tmp_path, "loso",
+                   lambda d: d["method"].update(name="$\\frac{a}{$"), rederive=False)
+    board = build(folder, tmp_path / "board.md", plots=True)
+    assert "\\frac{a}{" in board.read_text()
+    assert list((tmp_path / "plots").glob("*.png"))

@@ -97,3 +97,29 @@ def test_result_and_cache_files_follow_the_umask(tmp_path, shared_cache):
     assert stat.S_IMODE(path.stat().st_mode) == 0o664
     cached = next((tmp_path / "cache" / "features").rglob("*.npy"))
     assert stat.S_IMODE(cached.stat().st_mode) == 0o664
+
+
+def test_local_workers_watch_their_parent_from_the_start(tmp_path):
+    """Workers of a killed run end within seconds even when no task has started its
+    watch: the pool's initializer starts it (a task here only sleeps)."""
+    pids = tmp_path / "pids"
+    parent_code = (
+        "import os, time, pathlib\n"
+        "from joblib import Parallel, delayed, parallel_config\n"
+        "from mer_bench.runner import pool_config\n"
+        f"def nap(k):\n    pathlib.Path({str(pids)!r}, str(os.getpid())).touch(); time.sleep(60)\n"
+        "with parallel_config(**pool_config('loky', 2)):\n"
+        "    Parallel()(delayed(nap)(k) for k in range(2))\n")
+    pids.mkdir()
+    parent = subprocess.Popen([sys.executable, "-c", parent_code])
+    deadline = time.time() + 60
+    while len(list(pids.iterdir())) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    workers = [int(p.name) for p in pids.iterdir()]
+    assert len(workers) == 2
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)

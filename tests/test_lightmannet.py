@@ -11,6 +11,7 @@ from mer_bench.methods import build_method
 from mer_bench.methods.lightmannet import LightmanNetModel
 from mer_bench.nn import meta
 from mer_bench.nn.alignment import gaussian_mmd2
+from mer_bench.nn.batchnorm import recalibrate_batch_norm
 from mer_bench.nn.meta import MetaAuxSchedule, inner_update, parameters_of, restricted_ce
 
 
@@ -140,7 +141,7 @@ def test_adaptation_on_its_own_training_clips_does_not_break_a_fitted_model():
         optimizer.zero_grad()
         nn.functional.cross_entropy(model(torch.from_numpy(x))[0], torch.from_numpy(labels)).backward()
         optimizer.step()
-    meta.recalibrate_batch_norm(model, x, "cpu")
+    recalibrate_batch_norm(model, x, "cpu")
     before, scale = _accuracy(model, parameters_of(model), dict(model.named_buffers()), x, labels)
     assert before >= 0.9
     params, buffers = meta.adapt(model, x, labels, np.arange(3), MetaAuxSchedule(alpha=0.2), "cpu")

@@ -138,6 +138,21 @@ def test_malformed_sheet_names_file_and_columns(small_casme2):
         load_dataset("casme2")
 
 
+def test_an_apex_frame_of_another_size_is_a_data_problem(small_casme2):
+    """A key frame stored at another size than the clip's other frames is not silently
+    resized into the clip's motion: the clip is skipped and the file named."""
+    import cv2
+    dataset = quiet_load("casme2")
+    row = dataset.samples.iloc[0]
+    apex = dataset.paths[row["sample_id"]][int(row["apex"])]
+    image = cv2.imread(str(apex))
+    cv2.imwrite(str(apex), cv2.resize(image, (image.shape[1] * 2, image.shape[0])))
+    again = quiet_load("casme2")
+    problems = [p for p in again.problems if p.kind == "frame size differs"]
+    assert [p.file for p in problems] == [str(apex)] and problems[0].skip
+    assert row["sample_id"] not in set(again.samples["sample_id"])
+
+
 def test_unreadable_frame_names_the_file(small_casme2):
     dataset = quiet_load("casme2")
     sid = dataset.samples["sample_id"].iloc[0]

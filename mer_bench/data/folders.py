@@ -122,11 +122,33 @@ def frame_files(folder: Path, pattern: str) -> tuple[list[Path], list[int]]:
 
 
 def read_sheet(path: Path, **kwargs) -> pd.DataFrame:
-    """``pd.read_excel`` with errors that name the file."""
+    """``pd.read_excel`` with errors that name the file: a truncated workbook
+    (BadZipFile), a missing sheet, ...; a workbook part that declares a DOCTYPE is
+    refused before parsing (entity expansion and external entities have no place in an
+    annotation sheet)."""
     try:
+        if Path(path).suffix.lower() in (".xlsx", ".xlsm"):
+            refuse_doctype(Path(path))
         return pd.read_excel(path, **kwargs)
-    except (ValueError, KeyError, OSError) as err:
-        raise MerBenchError(f"{path}: cannot read sheet ({err})") from None
+    except MerBenchError:
+        raise
+    except Exception as err:  # any failure to parse a user's file is that file's problem
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise MerBenchError(f"{path}: cannot read sheet ({type(err).__name__}: "
+                            f"{reason[:200]})") from None
+
+
+def refuse_doctype(path: Path) -> None:
+    """Raise ``MerBenchError`` when an XML part of the workbook ``path`` declares a DOCTYPE
+    (it must come before the root element, so each part's first 4 KiB are read)."""
+    import zipfile
+    with zipfile.ZipFile(path) as book:
+        for name in book.namelist():
+            if name.endswith((".xml", ".rels")):
+                with book.open(name) as part:
+                    if b"<!DOCTYPE" in part.read(4096).upper():
+                        raise MerBenchError(f"{path}: {name} declares a DOCTYPE; refused (an "
+                                            f"annotation sheet needs no entities)")
 
 
 def require_columns(table: pd.DataFrame, columns: list[str], path: Path) -> None:
@@ -236,20 +258,45 @@ class ClipBuilder:
 
 def unreadable_key_frames(builder: ClipBuilder) -> list[dict]:
     """``builder``'s rows without the clips whose key frames (onset, apex or the middle
-    frame, offset) cannot be decoded; each such clip becomes a problem naming the file."""
+    frame, offset) cannot be decoded or are not all of one size (a frame stored at
+    another size would be silently resized into the clip's motion); each such clip
+    becomes a problem naming the file."""
     kept = []
     for row in builder.rows:
         paths = builder.paths[row["sample_id"]]
         apex = row["apex"] if not pd.isna(row["apex"]) else (row["onset"] + row["offset"]) // 2
-        bad = [paths[i] for i in sorted({row["onset"], int(apex), row["offset"]})
-               if cv2.imread(str(paths[i]), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None]
+        keys = [paths[i] for i in sorted({row["onset"], int(apex), row["offset"]})]
+        images = [cv2.imread(str(p), cv2.IMREAD_REDUCED_GRAYSCALE_8) for p in keys]
+        bad = [p for p, im in zip(keys, images) if im is None]
+        sizes = {im.shape for im in images if im is not None}
         if bad:
-            builder.problems.append(Problem("unreadable frame", str(bad[0]), None,
-                                            row["sample_id"], "a key frame cannot be decoded"))
-            del builder.paths[row["sample_id"]]
+            problem = Problem("unreadable frame", str(bad[0]), None, row["sample_id"],
+                              "a key frame cannot be decoded")
+        elif len(sizes) > 1:
+            odd = next(p for p, im in zip(keys, images) if im.shape != images[0].shape)
+            problem = Problem("frame size differs", str(odd), None, row["sample_id"],
+                              f"this key frame is not the size of the clip's onset frame "
+                              f"{keys[0].name} (1/8-scale shapes {sorted(sizes)})")
         else:
             kept.append(row)
+            continue
+        builder.problems.append(problem)
+        del builder.paths[row["sample_id"]]
     return kept
+
+
+def content_digests(paths: dict[str, list[Path]], sample_ids) -> dict[str, str]:
+    """sample id -> ``clip_digest`` of its frame files' content (memoized under the
+    default cache folder: warm runs only ``stat`` each file, once). The dataset's
+    fingerprint and every cache key hold these, never the folder's path, so a moved or
+    copied dataset keeps its run ids and cached features."""
+    from mer_bench.data.digests import DigestMemo, clip_digest
+    from mer_bench.features.cache import default_cache_dir
+    ids = list(sample_ids)
+    files = [p for sid in ids for p in paths[sid]]
+    digests = iter(DigestMemo(default_cache_dir()).digests(files))
+    return {sid: clip_digest([p.name for p in paths[sid]], [next(digests) for _ in paths[sid]])
+            for sid in ids}
 
 
 class FolderDataset(Dataset):
@@ -276,11 +323,9 @@ class FolderDataset(Dataset):
         self.paths = builder.paths
         self.crop_faces = crop_faces
         self._boxes: dict[str, tuple[int, int, int, int]] = {}
-        digest = hashlib.sha256()
-        for sid in self.samples["sample_id"]:
-            first = self.paths[sid][0].stat()
-            digest.update(f"{sid}:{len(self.paths[sid])}:{first.st_size}:{first.st_mtime_ns}".encode())
-        self.fingerprint = f"{name}:{root.resolve()}:{crop_faces}:{digest.hexdigest()[:16]}"
+        self._clips = content_digests(self.paths, self.samples["sample_id"])
+        digest = hashlib.sha256("".join(f"{sid}:{d}\n" for sid, d in self._clips.items()).encode())
+        self.fingerprint = f"{name}:{crop_faces}:{digest.hexdigest()[:16]}"
 
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
         paths = self.paths[sample_id]
@@ -289,12 +334,8 @@ class FolderDataset(Dataset):
                                size)
 
     def clip_fingerprint(self, sample_id: str) -> str:
-        """sha256 over every frame file of the clip: name, size, modification time (ns)."""
-        digest = hashlib.sha256()
-        for path in self.paths[sample_id]:
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-        return digest.hexdigest()[:24]
+        """The content digest of the clip's frame files (``mer_bench.data.digests``)."""
+        return self._clips[sample_id]
 
     def _face_box(self, sample_id: str) -> tuple[int, int, int, int]:
         if sample_id not in self._boxes:

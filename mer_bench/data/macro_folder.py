@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from mer_bench.data.folders import crop_and_resize, face_box, read_rgb
+from mer_bench.data.folders import content_digests, crop_and_resize, face_box, read_rgb
 from mer_bench.data.registry import Dataset
 from mer_bench.data.samples import validate_samples
 from mer_bench.errors import MerBenchError
@@ -68,7 +68,9 @@ class MacroFolder(Dataset):
                                 f"or frame folders ({' '.join(IMAGE_SUFFIXES)}) under {self.root}")
         self.samples = validate_samples(pd.DataFrame(rows), source=str(self.root))
         self._boxes: dict[str, tuple[int, int, int, int]] = {}
-        digest = hashlib.sha256("".join(f"{r['sample_id']}:{r['n_frames']}" for r in rows).encode())
+        files = {sid: s if isinstance(s, list) else [s] for sid, s in self.sources.items()}
+        self._clips = content_digests(files, self.samples["sample_id"])
+        digest = hashlib.sha256("".join(f"{sid}:{d}\n" for sid, d in self._clips.items()).encode())
         self.fingerprint = f"{name}:{self.crop_faces}:{digest.hexdigest()[:16]}"
 
     def _candidates(self) -> list[Path]:
@@ -78,6 +80,11 @@ class MacroFolder(Dataset):
 
     def _clip(self, path: Path) -> dict | None:
         relative = path.relative_to(self.root)
+        try:
+            relative.as_posix().encode("utf-8")
+        except UnicodeEncodeError:
+            raise MerBenchError(f"--macro-dataset {self.name}: {ascii(str(path))} is not a UTF-8 "
+                                f"name (clip ids and result files are UTF-8); rename it") from None
         if path.is_dir():
             frames = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
                             key=_frame_order)
@@ -115,13 +122,8 @@ class MacroFolder(Dataset):
                                self._face_box(sample_id) if self.crop_faces else None, size)
 
     def clip_fingerprint(self, sample_id: str) -> str:
-        source = self.sources[sample_id]
-        files = source if isinstance(source, list) else [source]
-        digest = hashlib.sha256()
-        for path in files:
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-        return digest.hexdigest()[:24]
+        """The content digest of the clip's frame or video files."""
+        return self._clips[sample_id]
 
     def _face_box(self, sample_id: str) -> tuple[int, int, int, int]:
         if sample_id not in self._boxes:

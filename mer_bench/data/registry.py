@@ -36,8 +36,9 @@ class Dataset(ABC):
 
     def clip_fingerprint(self, sample_id: str) -> str:
         """Identity of one clip's source frames, for feature-cache keys: empty for data
-        fully named by ``fingerprint`` (generated sets); real datasets hash every frame
-        file's name, size and modification time, so an overwritten frame is noticed."""
+        fully named by ``fingerprint`` (generated sets); real datasets give the sha256 of
+        every frame file's content (``mer_bench.data.digests``), so an overwritten frame
+        is noticed whatever its mtime, and a moved folder keeps its keys."""
         return ""
 
 

@@ -80,8 +80,9 @@ class FeatureCache:
     def path(self, dataset: Dataset, row: pd.Series, spec: FeatureSpec) -> Path | None:
         """Where ``spec`` of ``row``'s clip is stored. The key names everything the
         operator reads: the clip's id, its annotated frames (onset, apex, offset, length),
-        the dataset's and the clip's source fingerprints (real data: every frame file's
-        size and mtime), the spec and the feature code version."""
+        the dataset's and the clip's source fingerprints (real data: the content digest
+        of every frame file, not the folder's path), the spec and the feature code
+        version."""
         return self.paths(dataset, row.to_frame().T, spec)[0]
 
     def paths(self, dataset: Dataset, rows: pd.DataFrame, spec: FeatureSpec) -> list[Path | None]:

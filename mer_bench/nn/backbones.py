@@ -32,6 +32,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mer_bench.errors import MerBenchError
+from mer_bench.nn.checkpoints import load_weights
 
 BACKBONES = ("resnet18", "efficientnet-lite0")
 
@@ -89,9 +90,9 @@ def load_checkpoint(net: nn.Module, path: Path) -> None:
     Parameter names follow torchvision's ``resnet18``. An RGB stem is widened to the
     network's input channels (``widen_stem``); keys that do not exist in ``net`` (the
     classifier ``fc``) are skipped; a file that loads nothing is an error."""
-    if not path.exists():
-        raise MerBenchError(f"checkpoint {path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_weights(path, "checkpoint")
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise MerBenchError(f"checkpoint {path}: not a state dict of tensors")
     own = net.state_dict()
     stem = state.get("conv1.weight")
     if stem is not None and stem.shape[1] != own["conv1.weight"].shape[1]:

@@ -32,6 +32,7 @@ from torch import nn
 from torch.func import functional_call
 
 from mer_bench.nn.alignment import gaussian_mmd2
+from mer_bench.nn.batchnorm import batch_norm_statistics, recalibrate_batch_norm
 from mer_bench.nn.episodes import sample_training_episode, training_ways
 from mer_bench.nn.progress import stage
 
@@ -129,43 +130,6 @@ def meta_aux_train(model: nn.Module, x: np.ndarray, labels: np.ndarray, aux_x: n
         losses.append(total)
     recalibrate_batch_norm(model, x, device)
     return losses
-
-
-def batch_norm_statistics(model: nn.Module, params: Params, x: np.ndarray, device: str,
-                          batch: int = 32) -> Params:
-    """The model's buffers with every batch-norm running statistic re-estimated as the
-    plain average over ``x`` under the weights ``params`` (fresh copies: the model's own
-    buffers are not touched)."""
-    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-    norms = {name: m for name, m in model.named_modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm)}
-    for name in norms:
-        buffers[f"{name}.running_mean"].zero_()
-        buffers[f"{name}.running_var"].fill_(1.0)
-        buffers[f"{name}.num_batches_tracked"].zero_()
-    momenta = {name: m.momentum for name, m in norms.items()}
-    for m in norms.values():
-        m.momentum = None  # cumulative moving average
-    model.train()
-    with torch.no_grad():
-        for start in range(0, len(x), batch):
-            functional_call(model, (params, buffers),
-                            (torch.from_numpy(np.ascontiguousarray(x[start:start + batch])).to(device),))
-    for name, m in norms.items():
-        m.momentum = momenta[name]
-    model.eval()
-    return buffers
-
-
-def recalibrate_batch_norm(model: nn.Module, x: np.ndarray, device: str, batch: int = 32) -> None:
-    """Batch-norm running statistics re-estimated as the plain average over ``x`` (the
-    training clips), then eval mode. Episodic training updates them from small
-    episodes only, which leaves them far from the data after few steps (MAML sidesteps
-    this with transductive batch statistics at test time; we keep inference inductive)."""
-    statistics = batch_norm_statistics(model, parameters_of(model), x, device, batch)
-    with torch.no_grad():
-        for name, buffer in model.named_buffers():
-            buffer.copy_(statistics[name])
 
 
 def adapt(model: nn.Module, x: np.ndarray, labels: np.ndarray, classes: np.ndarray,

@@ -56,8 +56,10 @@ def load_text_encoder(path: str) -> tuple:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModel.from_pretrained(path, local_files_only=True).eval()
-    except (OSError, ValueError) as err:
-        raise MerBenchError(f"text encoder {path}: cannot load it offline ({err})") from None
+    except Exception as err:  # OSError, ValueError, UnpicklingError, safetensors errors, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise MerBenchError(f"text encoder {path}: cannot load it offline "
+                            f"({type(err).__name__}: {reason[:200]})") from None
     return tokenizer, model
 
 

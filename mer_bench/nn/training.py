@@ -14,6 +14,7 @@ from torch import nn
 
 from mer_bench.data.samples import SampleSet
 from mer_bench.method import Prediction, restrict_to_support
+from mer_bench.nn.batchnorm import recalibrate_batch_norm
 from mer_bench.nn.episodes import feasible_episode, sample_episode
 from mer_bench.nn.progress import stage
 from mer_bench.nn.prototypes import cosine_logits, mean_prototypes
@@ -86,7 +87,10 @@ def episodic_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray,
     ``x`` float32 (n, C, H, W), ``labels`` int64 (n,). Returns the loss per step.
     Classes with fewer than k_shot + q_query samples are left out of episodes; if fewer
     than two classes qualify, K and Q shrink to what the smallest usable class allows
-    (``feasible_episode``, which warns with the effective N, K, Q).
+    (``feasible_episode``, which warns with the effective N, K, Q). Ends with the
+    batch-norm statistics re-estimated on ``x`` and the encoder in eval mode
+    (``recalibrate_batch_norm``: statistics tracked over a few small episodes left
+    MPFNet-C's planted-signal training accuracy at 0.67 instead of 0.96).
     """
     n_way, k, q = feasible_episode(labels, schedule.n_way, schedule.k_shot, schedule.q_query)
     optimizer = torch.optim.SGD(encoder.parameters(), lr=schedule.lr, momentum=schedule.momentum,
@@ -119,7 +123,7 @@ def episodic_train(encoder: nn.Module, x: np.ndarray, labels: np.ndarray,
                                            np.arange(schedule.tasks_per_batch), tasks_per_part,
                                            device, min_part=1))
         optimizer.step()
-    encoder.eval()
+    recalibrate_batch_norm(encoder, x, device)
     return losses
 
 

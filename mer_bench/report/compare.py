@@ -232,7 +232,10 @@ def candidates(results: list[tuple[Path, dict]], method: str, **filters) -> list
              and all(v is None or getters[k](r) == v for k, v in filters.items())]
     if not found:
         wanted = ", ".join(f"{k}={v}" for k, v in filters.items() if v is not None)
-        raise MerBenchError(f"no verified result of {method!r} with {wanted}")
+        raise MerBenchError(f"no verified result of {method!r} "
+                            f"({wanted or 'any protocol, dataset, scheme and preset'}) among "
+                            f"{len(results)} verified results; run it first, or name a result "
+                            f"file")
     return found
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import atomic_write_bytes
+from mer_bench.provenance import stale_label
 from mer_bench.report.intervals import format_p
 from mer_bench.report.reported import REPORTED
 from mer_bench.report.results import load_result, written_here
@@ -36,30 +37,43 @@ def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, d
     """Verified results under ``results_dir`` (recursively, ``*.json``; the runner's
     ``.partial`` folders are ignored), one per run id; each gets ``_status`` (verified
     against data or not). The result a ``run`` in this process has just written is not
-    verified twice (``written_here``); ``leaderboard build`` verifies every file."""
-    found, rejected, unreadable, seen = [], [], [], {}
+    verified twice (``written_here``); ``leaderboard build`` verifies every file.
+
+    Files that share a run id must be copies of one another (a result saved twice gives
+    one row); files of one run id that differ are all refused, each naming the others,
+    so no file name decides which of two claims is shown."""
+    found, rejected = [], []
     for path in sorted(Path(results_dir).rglob("*.json")):
         if ".partial" in path.parts:
             continue
         try:
             result = load_result(path)
-        except MerBenchError as err:
-            unreadable.append(str(err))
+        except MerBenchError as err:  # unreadable, or malformed (``schema``)
+            rejected.append(str(err))
             continue
         problems, status = ([], VERIFIED) if written_here(path) else result_problems(result)
-        run_id = result.get("run_id") or str(path)
-        if not problems and run_id in seen:
-            problems = [f"run id {run_id} is already shown from {seen[run_id]}"]
         if problems:
             rejected.append(f"{path}: {'; '.join(problems)}")
             continue
-        seen[run_id] = path
-        found.append((path, result | {"_status": status}))
+        found.append((path, result, status))
+    by_run: dict[str, list] = {}
+    for path, result, status in found:
+        by_run.setdefault(result.get("run_id") or str(path), []).append((path, result, status))
+    kept = []
+    for run_id, files in by_run.items():
+        if any(result != files[0][1] for _, result, _ in files[1:]):
+            for path, _, _ in files:
+                others = ", ".join(str(p) for p, _, _ in files if p != path)
+                rejected.append(f"{path}: run id {run_id} is also claimed, with other content, "
+                                f"by {others}; none of them is shown")
+            continue
+        path, result, status = files[0]
+        kept.append((path, result | {"_status": status}))
     if rejected and not skip_invalid:
         raise MerBenchError("rejected result files:\n  " + "\n  ".join(rejected))
-    for line in unreadable + rejected:
+    for line in rejected:
         print(f"mer-bench: skipping {line}", file=sys.stderr)
-    return found
+    return sorted(kept, key=lambda pr: pr[0])
 
 
 def cell(value: object) -> str:
@@ -107,6 +121,15 @@ def variant(result: dict) -> str:
     config = result["method"]["config"]
     return ", ".join(f"{k}={_plain(config[k])}" for k in sorted(config)
                      if k in base and config[k] != base[k])
+
+
+def origin_label(result: dict) -> str:
+    """``file: my_method.py 1a2b3c4d`` for a method run from an adapter file (its name
+    and the head of its sha256), so it is never mistaken for an installed adapter."""
+    source = result["method"].get("file")
+    if not isinstance(source, dict):
+        return ""
+    return f"file: {Path(str(source.get('path', ''))).name} {str(source.get('sha256', ''))[:8]}"
 
 
 def macro_label(result: dict) -> str:
@@ -170,9 +193,11 @@ def row(path: Path, result: dict, root: Path) -> list:
     except ValueError:
         shown = path
     name = result["method"]["name"]
-    changes = ", ".join(part for part in (variant(result), macro_label(result)) if part)
-    where = cell(shown) + ("" if result.get("_status", VERIFIED) == VERIFIED
-                           else " (unverified against data)")
+    changes = ", ".join(part for part in (origin_label(result), variant(result),
+                                          macro_label(result)) if part)
+    notes = [note for note in ("" if result.get("_status", VERIFIED) == VERIFIED
+                               else "unverified against data", stale_label(result)) if note]
+    where = cell(shown) + "".join(f" ({cell(n)})" for n in notes)
     return [cell(f"{name} ({changes})" if changes else name), cell(preset_label(result)),
             _interval(m, "uf1"), _interval(m, "uar"), f"{m['accuracy']:.3f}",
             cell(seeds_label(result)), _number(t.get("fit_seconds"), ".2f"),
@@ -266,7 +291,10 @@ def render(results: list[tuple[Path, dict]], root: Path, plots: bool = False) ->
              "method is marked: its interval holds no training randomness. *vs best*: the UF1 "
              "difference from the table's best row by the paired subject bootstrap-t (p from "
              "the same draws; `p<0.0005` = no draw of 2,000 reached it), on the seeds both "
-             "rows ran; ≈ best = not significant at 5 %. "
+             "rows ran; ≈ best = not significant at 5 %. A result is marked *stale* when the code "
+             "it recorded (its adapter, and the core modules that make predictions) is not the "
+             "code that builds this page; `mer-bench reproduce RESULT.json` says whether its "
+             "predictions still come out the same. "
              "Rows marked *(reported)* are the papers' own real-data numbers, not reproduced "
              "or verified here.", ""]
     headers = HEADERS + ["vs best"]
@@ -342,7 +370,12 @@ def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
 def build(results_dir: Path, output: Path, skip_invalid: bool = False,
           plots: bool = False) -> Path:
     """Verify every result under ``results_dir`` and write the markdown to ``output``;
-    with ``plots``, also the figures under ``plots/`` beside it, shown in the markdown."""
+    with ``plots``, also the figures under ``plots/`` beside it, shown in the markdown.
+    A ``results_dir`` that is not a folder is an error: an empty board is never written
+    over ``output``."""
+    if not Path(results_dir).is_dir():
+        raise MerBenchError(f"--results {results_dir}: no such folder; nothing was written "
+                            f"to {output}")
     return write(collect(results_dir, skip_invalid), output, plots)
 
 

@@ -13,8 +13,11 @@ PLOTS_DIR = "plots"
 
 
 def _pyplot():
+    """pyplot on the Agg backend, with mathtext off: names and labels come from result
+    files and are drawn as written (``$\\frac{a}{$`` is text, not a formula to parse)."""
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
     return plt
 

@@ -112,21 +112,32 @@ def environment() -> dict:
 
 
 def load_result(path: Path) -> dict:
-    """Read and shape-check a result file; errors name the file and the key at fault."""
+    """Read and check a result file's shape and types (``schema.schema_problems``) before
+    anything else reads it; errors name the file and what is wrong with it."""
+    from mer_bench.report.schema import MAX_BYTES, MAX_DEPTH, schema_problems
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise MerBenchError(f"{path}: {size / 2**20:.0f} MiB, above the "
+                                f"{MAX_BYTES / 2**20:.0f} MiB a result file may have")
+        data = json.loads(path.read_bytes())
+    except RecursionError:
+        raise MerBenchError(f"{path}: JSON nested deeper than {MAX_DEPTH} levels") from None
+    except (OSError, ValueError) as err:  # ValueError: JSONDecodeError, UnicodeDecodeError
         raise MerBenchError(f"{path}: not a readable JSON result ({err})") from None
     if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
         raise MerBenchError(f"{path}: schema is not {RESULT_SCHEMA!r}")
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise MerBenchError(f"{path}: missing keys {missing}")
-    for i, p in enumerate(data["predictions"]):
-        absent = [k for k in PREDICTION_KEYS if k not in p]
+    for i, p in enumerate(data["predictions"] if isinstance(data["predictions"], list) else []):
+        absent = [k for k in PREDICTION_KEYS if k not in p] if isinstance(p, dict) else []
         if absent:
             raise MerBenchError(f"{path}: prediction {i} lacks {absent}")
+    problems = schema_problems(data)
+    if problems:
+        raise MerBenchError(f"{path}: {'; '.join(problems)}")
     return data
 
 
