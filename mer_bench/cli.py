@@ -200,7 +200,9 @@ def cmd_list(args) -> int:
 def cmd_leaderboard(args) -> int:
     from mer_bench.report.leaderboard import build
     print(build(Path(args.results), Path(args.output), skip_invalid=args.skip_invalid,
-                plots=not args.no_plots))
+                plots=not args.no_plots, site=Path(args.site) if args.site else None))
+    if args.site:
+        print(Path(args.site) / "index.html")
     return 0
 
 
@@ -347,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-plots", action="store_true",
                        help="no figures (default: plots/ beside the markdown: UF1 against "
                             "throughput per table, a confusion matrix per result)")
+    build.add_argument("--site", metavar="DIR",
+                       help="also write the static site (index, robustness page, a page per "
+                            "result; no network) into DIR, e.g. leaderboard/site")
     build.set_defaults(func=cmd_leaderboard)
 
     pre = sub.add_parser("pretrain", help="run a method's pre-training stage once and write "

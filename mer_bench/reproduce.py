@@ -129,3 +129,32 @@ def reproduce(result_path: Path, out_dir: Path | None = None, jobs: int = 1,
         folder = Path(out_dir) if out_dir is not None else Path(scratch)
         path = run(run_options(recorded, folder, jobs, cache_dir, progress))
         return compare_predictions(recorded, load_result(path), path)
+
+
+def _text(value: object) -> str:
+    """A config value as ``-S`` reads it back (``true``, ``flow,diff``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+def run_command(result: dict, path: Path | None = None) -> str:
+    """The ``mer-bench run`` command line that makes ``result`` again (what ``run_options``
+    rebuilds, as a user would type it); with ``path``, followed by the ``reproduce`` call
+    that checks it."""
+    import shlex
+    options = run_options(result, Path("results"))
+    parts = ["mer-bench", "run", "--method", options.method, "--protocol", options.protocol,
+             "--dataset", options.dataset, "--scheme", options.scheme, "--preset", options.preset,
+             "--seeds", ",".join(map(str, options.seeds))]
+    parts += [a for k, v in options.protocol_params.items() if v is not None
+              for a in ("-P", f"{k}={v}")]
+    parts += [a for k, v in options.method_overrides.items() for a in ("-S", f"{k}={_text(v)}")]
+    parts += ["--threads", str(options.threads)] + (["--amp"] if options.amp else [])
+    if options.corruption:
+        parts += ["--corrupt", options.corruption.kind,
+                  "--corrupt-share", f"{options.corruption.share:g}"]
+    if result["method"].get("auxiliary"):
+        parts += ["--macro-dataset", options.auxiliary["macro"]]
+    command = shlex.join(parts)
+    return command if path is None else f"{command}\nmer-bench reproduce {shlex.quote(str(path))}"

@@ -140,3 +140,28 @@ def test_a_full_disk_during_a_run_keeps_the_folds_and_says_resume(tmp_path, monk
         run(RunOptions(method="majority", protocol="holdout", preset="smoke",
                        out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", progress=False,
                        protocol_params={"repeats": 3}))
+
+
+def test_a_cache_entry_deleted_while_it_is_read_is_recomputed(tmp_path, monkeypatch):
+    """A cache cleaned underneath a run (the file gone between the key and the read)
+    costs a recomputation, never the run."""
+    from mer_bench.data.datasets import load_dataset
+    from mer_bench.features import onset_apex
+    from mer_bench.features import cache as cache_module
+    dataset = load_dataset("synth-casme2")
+    rows = dataset.samples.head(2)
+    spec = onset_apex(16, channels=("diff",))
+    cache = cache_module.FeatureCache(tmp_path / "cache")
+    first = cache.materialize(dataset, rows, spec, progress=False)
+    shutil.rmtree(tmp_path / "cache")
+    real = np.load
+
+    def vanished(path, *args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+
+    monkeypatch.setattr(cache_module.Path, "exists", lambda self: True)
+    monkeypatch.setattr(cache_module.np, "load", vanished)
+    with pytest.warns(UserWarning, match="corrupt entries are recomputed"):
+        again = cache.materialize(dataset, rows, spec, progress=False)
+    monkeypatch.setattr(cache_module.np, "load", real)
+    assert np.array_equal(first, again)

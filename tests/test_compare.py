@@ -98,3 +98,11 @@ def test_a_tampered_result_given_by_path_is_refused(two_loso_results, tmp_path, 
                  "--results", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "forged.json: not verified, refused" in err
+
+
+def test_a_method_without_results_says_what_was_looked_for(two_loso_results, capsys):
+    out, _, _ = two_loso_results
+    assert main(["compare", "flow-svm", "protonet", "--results", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert ("no verified result of 'protonet' (any protocol, dataset, scheme and preset) among"
+            in err and f"(searched --results {out})" in err)

@@ -227,18 +227,31 @@ def versus_best(best: dict, other: dict) -> str:
     test units."""
     if other is best:
         return "best"
-    from mer_bench.report.compare import common_seeds, compare
-    other_part, best_part, shared = common_seeds(other, best)
-    if not shared:
-        return "no common seeds"
-    try:
-        c = compare(other_part, best_part)
-    except MerBenchError:
-        return "not paired"
+    c, shared = paired_with(other, best)
+    if c is None:
+        return "no common seeds" if not shared else "not paired"
     text = f"{c.delta['uf1']:+.3f} ({format_p(c.p_value['uf1'])})"
-    if other_part is not other:
+    if not sorted(other["seeds"]) == shared == sorted(best["seeds"]):
         text += f" on seeds {','.join(map(str, shared))}"
     return f"≈ best, {text}" if c.p_value["uf1"] >= 0.05 else text
+
+
+_PAIRED: dict[tuple, tuple] = {}
+
+
+def paired_with(result: dict, best: dict) -> tuple[object | None, list[int]]:
+    """(``compare(result, best)`` on their common seeds or None when there are none or
+    they are not paired, the common seeds); each pair is computed once per process (the
+    markdown and the site both show it)."""
+    key = (id(result), id(best), result.get("run_id"), best.get("run_id"))
+    if key not in _PAIRED:
+        from mer_bench.report.compare import common_seeds, compare
+        mine, theirs, shared = common_seeds(result, best)
+        try:
+            _PAIRED[key] = (compare(mine, theirs) if shared else None, list(shared))
+        except MerBenchError:
+            _PAIRED[key] = (None, list(shared))
+    return _PAIRED[key]
 
 
 def seeds_label(result: dict) -> str:
@@ -333,15 +346,11 @@ def _table(key: tuple, items: list[tuple[Path, dict]], root: Path, reported: lis
 
 
 def markdown_table(rows: list[list[str]], headers: list[str]) -> str:
-    """A GitHub pipe table, each column padded to its widest cell. Cells are shown
-    exactly as given (text already made safe by ``cell``; ``0.820`` stays ``0.820``)."""
-    widths = [max([len(h), *(len(r[k]) for r in rows)]) for k, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
-
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(headers), rule, *map(line, rows)])
+    """A GitHub pipe table (``tabulate``, ``github`` format). Cells are shown exactly as
+    given: text already made safe by ``cell``, and ``disable_numparse`` keeps ``0.820``
+    as written (no number is re-formatted or re-aligned)."""
+    from tabulate import tabulate
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
@@ -368,15 +377,20 @@ def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
 
 
 def build(results_dir: Path, output: Path, skip_invalid: bool = False,
-          plots: bool = False) -> Path:
+          plots: bool = False, site: Path | None = None) -> Path:
     """Verify every result under ``results_dir`` and write the markdown to ``output``;
-    with ``plots``, also the figures under ``plots/`` beside it, shown in the markdown.
-    A ``results_dir`` that is not a folder is an error: an empty board is never written
+    with ``plots``, also the figures under ``plots/`` beside it, shown in the markdown;
+    with ``site``, the static site of the same results there (``report.site``). A
+    ``results_dir`` that is not a folder is an error: an empty board is never written
     over ``output``."""
     if not Path(results_dir).is_dir():
         raise MerBenchError(f"--results {results_dir}: no such folder; nothing was written "
                             f"to {output}")
-    return write(collect(results_dir, skip_invalid), output, plots)
+    results = collect(results_dir, skip_invalid)
+    if site is not None:
+        from mer_bench.report.site import build_site
+        build_site(results, Path(site))
+    return write(results, output, plots)
 
 
 def write(results: list[tuple[Path, dict]], output: Path, plots: bool = False) -> Path:

@@ -86,6 +86,25 @@ def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Pa
     return _save(fig, path)
 
 
+def robustness_plot(series: list[tuple[str, list[tuple[float, float, list[float]]]]],
+                    path: Path) -> Path:
+    """One figure for the robustness track: per (label, [(corrupted share, UF1, [lo, hi])])
+    a line of UF1 with its interval against the share of corrupted test clips."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for label, points in series:
+        shares = [p[0] for p in points]
+        uf1 = [p[1] for p in points]
+        errors = [[p[1] - p[2][0] for p in points], [p[2][1] - p[1] for p in points]]
+        ax.errorbar(shares, uf1, yerr=errors, marker="o", capsize=3, label=label)
+    ax.set_xlabel("share of test clips corrupted")
+    ax.set_ylabel("UF1 (95 % interval)")
+    ax.set_title("Robustness: UF1 against corrupted share", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def diagnostics_plot(result: dict, path: Path) -> Path | None:
     """The result's learning diagnostics (``diagnostics`` block): one panel per training
     stage with every fold's loss curve, titled with the stage's median start and end
