@@ -154,12 +154,20 @@ def installed_code(result: dict) -> dict | None:
         return None
     if method.get("file"):
         path = Path(method["file"]["path"])
-        return code_identity("", protocol.__module__, path) if path.is_file() else None
+        return _installed("", protocol.__module__, str(path)) if path.is_file() else None
     try:
         module = get_method_class(method["name"]).__module__
     except MerBenchError:
         return None
-    return code_identity(module, protocol.__module__)
+    return _installed(module, protocol.__module__, None)
+
+
+@cache
+def _installed(adapter_module: str, protocol_module: str, adapter_file: str | None) -> dict:
+    """``code_identity`` once per process and (adapter, protocol): a leaderboard build
+    asks for every row."""
+    return code_identity(adapter_module, protocol_module,
+                         None if adapter_file is None else Path(adapter_file))
 
 
 def stale_label(result: dict) -> str:

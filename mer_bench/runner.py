@@ -244,6 +244,9 @@ def run(options: RunOptions) -> Path:
     auxiliary = (macro_source(options.auxiliary["macro"], dataset, options.data_seed)
                  if method.uses_auxiliary else None)
     weights = weight_files(method)
+    # the code as it is when the run starts (and is imported), not when it ends
+    code = code_identity(type(method).__module__, type(protocol).__module__,
+                         Path(options.method) if options.method.endswith(".py") else None)
     identity = run_identity(method, protocol, dataset, scheme, options, adapter, auxiliary, weights)
     run_hash = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     track = f"__{options.corruption.tag}" if options.corruption else ""
@@ -274,7 +277,8 @@ def run(options: RunOptions) -> Path:
 
         outputs = [done[t.key] for t in tasks]
         _announce(run_warnings(outputs))
-        result = _assemble(outputs, protocol, method, dataset, scheme, options, device, run_id, tasks)
+        result = _assemble(outputs, protocol, method, dataset, scheme, options, device, run_id,
+                           tasks, code)
         result["method"].update({"auxiliary": auxiliary} if auxiliary else {})
         result["method"].update({"weight_files": weights} if weights else {})
         path = Path(options.out_dir) / f"{run_id}.json"
@@ -640,7 +644,8 @@ def _prediction_records(fold: Fold, seed: int, truth: dict[str, list], index: li
 
 
 def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: Dataset,
-              scheme, options: RunOptions, device: str, run_id: str, tasks: list[Task]) -> dict:
+              scheme, options: RunOptions, device: str, run_id: str, tasks: list[Task],
+              code: dict) -> dict:
     predictions = [p for o in outputs for p in o["predictions"]]
     episodes = [e for o in outputs for e in o.get("episodes", [])]
     frame = pd.DataFrame(predictions)
@@ -659,8 +664,7 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
                    **({"file": adapter_source(options.method)}
                       if options.method.endswith(".py") else {})},
         "protocol": {"name": protocol.name, "version": protocol.version, "params": protocol.params()},
-        "code": code_identity(type(method).__module__, type(protocol).__module__,
-                              Path(options.method) if options.method.endswith(".py") else None),
+        "code": code,
         "run_options": {"threads": options.threads, "amp": options.amp,
                         "overrides": options.method_overrides},
         "datasets": sorted(frame["dataset"].unique().tolist()),

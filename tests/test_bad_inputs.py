@@ -146,8 +146,8 @@ def test_a_cache_entry_deleted_while_it_is_read_is_recomputed(tmp_path, monkeypa
     """A cache cleaned underneath a run (the file gone between the key and the read)
     costs a recomputation, never the run."""
     from mer_bench.data.datasets import load_dataset
-    from mer_bench.features import onset_apex
     from mer_bench.features import cache as cache_module
+    from mer_bench.features import onset_apex
     dataset = load_dataset("synth-casme2")
     rows = dataset.samples.head(2)
     spec = onset_apex(16, channels=("diff",))

@@ -356,7 +356,13 @@ def markdown_table(rows: list[list[str]], headers: list[str]) -> str:
 def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
     """Write the table's UF1-vs-throughput figure and each row's confusion matrix under
     ``root/plots``; the markdown lines that show and link them."""
-    from mer_bench.report.plots import PLOTS_DIR, confusion_plot, diagnostics_plot, slug, throughput_plot
+    from mer_bench.report.plots import (
+        PLOTS_DIR,
+        confusion_plot,
+        diagnostics_plot,
+        slug,
+        throughput_plot,
+    )
     folder = root / PLOTS_DIR
     title = " · ".join(k for k in key if k)
     shown = title + (" · synthetic data" if items[0][1]["synthetic"] else "")
