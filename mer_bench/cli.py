@@ -198,11 +198,12 @@ def cmd_list(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from mer_bench.report.leaderboard import build
-    print(build(Path(args.results), Path(args.output), skip_invalid=args.skip_invalid,
-                plots=not args.no_plots, site=Path(args.site) if args.site else None))
-    if args.site:
-        print(Path(args.site) / "index.html")
+    from mer_bench.report.leaderboard import verified, write
+    results = verified(Path(args.results), Path(args.output), args.skip_invalid)
+    if args.site:  # from the same verified results, collected once
+        from mer_bench.report.site import build_site
+        print(build_site(results, Path(args.site)))
+    print(write(results, Path(args.output), plots=not args.no_plots))
     return 0
 
 

@@ -192,3 +192,5 @@ def test_a_method_name_in_mathtext_is_drawn_as_text(genuine, tmp_path):
     board = build(folder, tmp_path / "board.md", plots=True)
     assert "\\frac{a}{" in board.read_text()
     assert list((tmp_path / "plots").glob("*.png"))
+    import matplotlib
+    assert matplotlib.rcParams["text.parse_math"]  # axis tick labels (10^2) still typeset

@@ -382,21 +382,22 @@ def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
         if curves else [])
 
 
-def build(results_dir: Path, output: Path, skip_invalid: bool = False,
-          plots: bool = False, site: Path | None = None) -> Path:
-    """Verify every result under ``results_dir`` and write the markdown to ``output``;
-    with ``plots``, also the figures under ``plots/`` beside it, shown in the markdown;
-    with ``site``, the static site of the same results there (``report.site``). A
-    ``results_dir`` that is not a folder is an error: an empty board is never written
-    over ``output``."""
+def verified(results_dir: Path, output: Path, skip_invalid: bool = False
+             ) -> list[tuple[Path, dict]]:
+    """``collect`` of ``results_dir``; a folder that does not exist is an error (an empty
+    board is never written over ``output``)."""
     if not Path(results_dir).is_dir():
         raise MerBenchError(f"--results {results_dir}: no such folder; nothing was written "
                             f"to {output}")
-    results = collect(results_dir, skip_invalid)
-    if site is not None:
-        from mer_bench.report.site import build_site
-        build_site(results, Path(site))
-    return write(results, output, plots)
+    return collect(results_dir, skip_invalid)
+
+
+def build(results_dir: Path, output: Path, skip_invalid: bool = False,
+          plots: bool = False) -> Path:
+    """Verify every result under ``results_dir`` (``verified``) and write the markdown to
+    ``output``; with ``plots``, also the figures under ``plots/`` beside it, shown in the
+    markdown."""
+    return write(verified(results_dir, output, skip_invalid), output, plots)
 
 
 def write(results: list[tuple[Path, dict]], output: Path, plots: bool = False) -> Path:

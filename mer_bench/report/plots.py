@@ -13,13 +13,17 @@ PLOTS_DIR = "plots"
 
 
 def _pyplot():
-    """pyplot on the Agg backend, with mathtext off: names and labels come from result
-    files and are drawn as written (``$\\frac{a}{$`` is text, not a formula to parse)."""
     import matplotlib
     matplotlib.use("Agg")
-    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
     return plt
+
+
+def literal(text: object) -> str:
+    """``text`` from a result file as matplotlib should draw it: every ``$`` escaped, so
+    no part of it is parsed as mathtext (``$\\frac{a}{$`` is drawn as written, not a
+    formula that fails to parse)."""
+    return str(text).replace("$", r"\$")
 
 
 def slug(text: str) -> str:
@@ -49,14 +53,15 @@ def confusion_plot(result: dict, path: Path) -> Path:
         for j in range(len(classes)):
             ax.text(j, i, f"{rates[i, j]:.2f}\n({counts[i, j]})", ha="center", va="center",
                     fontsize=8, color="white" if rates[i, j] > 0.6 else "black")
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xticks(range(len(classes)), [literal(c) for c in classes], rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), [literal(c) for c in classes])
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     m = result["metrics"]
     synthetic = " · synthetic" if result.get("synthetic") else ""
-    ax.set_title(f"{result['method']['name']} ({result['method'].get('preset', '')}) · "
-                 f"{result['protocol']['name']} · {result.get('dataset', '')}{synthetic}\n"
+    ax.set_title(literal(f"{result['method']['name']} ({result['method'].get('preset', '')}) · "
+                         f"{result['protocol']['name']} · {result.get('dataset', '')}{synthetic}")
+                 + "\n"
                  f"UF1 {m['uf1']:.3f} · UAR {m['uar']:.3f} · accuracy {m['accuracy']:.3f}",
                  fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
@@ -76,12 +81,12 @@ def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Pa
         low, high = m["ci"]["uf1"]
         ax.errorbar([rate], [m["uf1"]], yerr=[[m["uf1"] - low], [high - m["uf1"]]], fmt="o",
                     capsize=3)
-        ax.annotate(label, (rate, m["uf1"]), textcoords="offset points", xytext=(6, 4),
+        ax.annotate(literal(label), (rate, m["uf1"]), textcoords="offset points", xytext=(6, 4),
                     fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel(f"inference throughput, samples/s (log; {_devices(items)})")
+    ax.set_xlabel(literal(f"inference throughput, samples/s (log; {_devices(items)})"))
     ax.set_ylabel("UF1 (95 % interval)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(literal(title), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, path)
 
@@ -96,7 +101,7 @@ def robustness_plot(series: list[tuple[str, list[tuple[float, float, list[float]
         shares = [p[0] for p in points]
         uf1 = [p[1] for p in points]
         errors = [[p[1] - p[2][0] for p in points], [p[2][1] - p[1] for p in points]]
-        ax.errorbar(shares, uf1, yerr=errors, marker="o", capsize=3, label=label)
+        ax.errorbar(shares, uf1, yerr=errors, marker="o", capsize=3, label=literal(label))
     ax.set_xlabel("share of test clips corrupted")
     ax.set_ylabel("UF1 (95 % interval)")
     ax.set_title("Robustness: UF1 against corrupted share", fontsize=9)
@@ -125,7 +130,7 @@ def diagnostics_plot(result: dict, path: Path) -> Path | None:
                 steps = np.linspace(0, max(curve.get("steps", 1) - 1, 1), len(curve["loss"]))
                 ax.plot(steps, curve["loss"], color="tab:blue", alpha=0.25, linewidth=0.8)
         figures = summary.get(name, {})
-        ax.set_title(f"{name}\nloss {figures.get('loss_start', float('nan')):.3g} → "
+        ax.set_title(f"{literal(name)}\nloss {figures.get('loss_start', float('nan')):.3g} → "
                      f"{figures.get('loss_end', float('nan')):.3g} (median over folds)",
                      fontsize=8)
         ax.set_xlabel("epoch / step")
@@ -133,8 +138,8 @@ def diagnostics_plot(result: dict, path: Path) -> Path | None:
         ax.grid(True, alpha=0.3)
     accuracy = summary.get("fitted model", {}).get("train_accuracy")
     synthetic = " · synthetic" if result.get("synthetic") else ""
-    fig.suptitle(f"{result['method']['name']} ({result['method'].get('preset', '')}) · "
-                 f"{result['protocol']['name']} · {result.get('dataset', '')}{synthetic}"
+    fig.suptitle(literal(f"{result['method']['name']} ({result['method'].get('preset', '')}) · "
+                         f"{result['protocol']['name']} · {result.get('dataset', '')}{synthetic}")
                  + ("" if accuracy is None else f"\nfitted model's training accuracy {accuracy:.3f}"
                                                " (median over folds)"),
                  fontsize=9)

@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 
 from mer_bench.errors import MerBenchError
+from mer_bench.provenance import stale_label
 from mer_bench.report.leaderboard import (
     corruption_label,
     macro_label,
@@ -86,7 +87,9 @@ def _row_cells(result: dict, best: dict) -> list[str]:
     m, t = result["metrics"], result["timing"]
     changes = ", ".join(p for p in (origin_label(result), variant(result), macro_label(result)) if p)
     name = esc(result["method"]["name"]) + (f" <small>({esc(changes)})</small>" if changes else "")
-    link = f'<a href="results/{page_name(result)}">{name}</a>'
+    stale = stale_label(result)
+    link = f'<a href="results/{page_name(result)}">{name}</a>' + (
+        f' <small class="stale">({esc(stale)})</small>' if stale else "")
     cells = [_cell(link, result["method"]["name"]), _cell(esc(preset_label(result)))]
     for key in ("uf1", "uar"):
         low, high = m["ci"][key]
@@ -270,7 +273,6 @@ def _comparison(result: dict, best: dict | None) -> list[str]:
 
 
 def result_page(path: Path, result: dict, best: dict | None, out: Path) -> str:
-    from mer_bench.provenance import stale_label
     from mer_bench.report.plots import diagnostics_plot, slug
     from mer_bench.reproduce import run_command
     method, m = result["method"], result["metrics"]
