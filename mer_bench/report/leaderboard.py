@@ -43,6 +43,7 @@ def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, d
     one row); files of one run id that differ are all refused, each naming the others,
     so no file name decides which of two claims is shown."""
     found, rejected = [], []
+    _PAIRED.clear()
     for path in sorted(Path(results_dir).rglob("*.json")):
         if ".partial" in path.parts:
             continue
@@ -236,22 +237,26 @@ def versus_best(best: dict, other: dict) -> str:
     return f"≈ best, {text}" if c.p_value["uf1"] >= 0.05 else text
 
 
-_PAIRED: dict[tuple, tuple] = {}
+_PAIRED: dict[tuple[int, int], tuple] = {}
+"""(id(result), id(best)) -> (result, best, comparison, seeds). The two dicts are held
+and checked by identity, so an id reused by a later object never returns another pair's
+comparison; ``collect`` empties it (one build's results at a time)."""
 
 
 def paired_with(result: dict, best: dict) -> tuple[object | None, list[int]]:
     """(``compare(result, best)`` on their common seeds or None when there are none or
-    they are not paired, the common seeds); each pair is computed once per process (the
+    they are not paired, the common seeds); each pair is computed once per build (the
     markdown and the site both show it)."""
-    key = (id(result), id(best), result.get("run_id"), best.get("run_id"))
-    if key not in _PAIRED:
+    cached = _PAIRED.get((id(result), id(best)))
+    if cached is None or cached[0] is not result or cached[1] is not best:
         from mer_bench.report.compare import common_seeds, compare
         mine, theirs, shared = common_seeds(result, best)
         try:
-            _PAIRED[key] = (compare(mine, theirs) if shared else None, list(shared))
+            comparison = compare(mine, theirs) if shared else None
         except MerBenchError:
-            _PAIRED[key] = (None, list(shared))
-    return _PAIRED[key]
+            comparison = None
+        cached = _PAIRED[(id(result), id(best))] = (result, best, comparison, list(shared))
+    return cached[2], cached[3]
 
 
 def seeds_label(result: dict) -> str:
