@@ -45,7 +45,7 @@ def tiny_data(specs: tuple[FeatureSpec, ...]) -> tuple[SampleSet, SampleSet, Sam
     subjects = sorted(rows["subject"].unique())[:6]
     rows = rows[rows["subject"].isin(subjects)].reset_index(drop=True)
     cache = FeatureCache(None)
-    feats = tuple(cache.materialize(dataset, rows, s, progress=False) for s in specs)
+    feats = cache.materialize_all(dataset, rows, specs, progress=False)
     classes = get_scheme("casme2-5", dataset.name).classes
     is_test = rows["subject"].isin(subjects[4:]).to_numpy()
     train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)

@@ -86,7 +86,7 @@ def cmd_run(args) -> int:
         resume=args.resume, fresh=args.fresh, protocol_params=params,
         method_overrides=_key_values(args.set, "--set"),
         auxiliary={"macro": args.macro_dataset}, progress=not args.quiet, strict=args.strict,
-        corruption=_corruption(args))
+        face_crop=args.face_crop, corruption=_corruption(args))
     path = run(options)
     results = collect(Path(args.out), skip_invalid=True)
     board = write(results, Path(args.out) / "LEADERBOARD.md")
@@ -156,7 +156,7 @@ def cmd_datasets(args) -> int:
         raise MerBenchError(f"datasets check needs --dataset NAME; choose from {', '.join(DATA_FOLDERS)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dataset = load_dataset(args.dataset, strict=args.strict)
+        dataset = load_dataset(args.dataset, strict=args.strict, face_crop=args.face_crop)
     samples = dataset.samples
     print(f"{dataset.name}: {len(samples)} clips, {samples['subject'].nunique()} subjects")
     table = pd.crosstab(samples["subject"].str.split("/").str[-1], samples["emotion"], margins=True)
@@ -272,6 +272,7 @@ def cmd_reproduce(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mer_bench.data.folders import FACE_CROPS
     parser = argparse.ArgumentParser(prog="mer-bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -323,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
                      type=lambda v: "all" if v == "all" else v,
                      help="a real dataset's problems (clips that would be skipped) are errors; "
                           "--strict=all: warnings about kept clips too")
+    run.add_argument("--face-crop", choices=FACE_CROPS, default="detect",
+                     help="detect (default): crop the face of real datasets distributed as "
+                          "whole frames (SAMM, raw CASME II / SMIC, MMEW, CASME, CAS(ME)^2, "
+                          "CK+); none: use the frames whole (your own face crops)")
     run.set_defaults(func=cmd_run)
 
     data = sub.add_parser("datasets", help="real datasets: where they are; 'check' one")
@@ -332,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--strict", nargs="?", const=True, default=False, choices=[True, "all"],
                       type=lambda v: "all" if v == "all" else v,
                       help="with check: fail on problems (=all: on warnings too)")
+    data.add_argument("--face-crop", choices=FACE_CROPS, default="detect",
+                      help="detect (default): crop the face of real datasets distributed as "
+                           "whole frames (SAMM, raw CASME II / SMIC, MMEW, CASME, CAS(ME)^2, "
+                           "CK+); none: use the frames whole (your own face crops)")
     data.set_defaults(func=cmd_datasets)
 
     lst = sub.add_parser("list", help="list datasets, protocols, methods and label schemes")

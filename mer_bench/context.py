@@ -28,12 +28,12 @@ from mer_bench.features.specs import FeatureSpec
 
 
 @lru_cache(maxsize=8)
-def quiet_dataset(name: str, data_seed: int) -> Dataset:
+def quiet_dataset(name: str, data_seed: int, face_crop: str = "detect") -> Dataset:
     """A dataset loaded once per process, without repeating the loader's warnings (the
     main process has shown them and the result file records them)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return load_dataset(name, data_seed=data_seed)
+        return load_dataset(name, data_seed=data_seed, face_crop=face_crop)
 
 
 def macro_source(name: str, target: Dataset, data_seed: int) -> dict:
@@ -101,7 +101,7 @@ class AuxiliaryLoader:
         dataset = self._dataset(kind)
         rows = get_scheme(None, dataset.name).apply(dataset.samples)
         cache = FeatureCache(self.cache_root)
-        feats = tuple(cache.materialize(dataset, rows, s, progress=False) for s in specs)
+        feats = cache.materialize_all(dataset, rows, specs, progress=False)
         classes = get_scheme(None, dataset.name).classes
         return SampleSet.build(rows, feats, classes, hide_labels=False)
 
@@ -114,9 +114,10 @@ class FeatureLoader:
     dataset: str
     data_seed: int
     cache_root: Path | None
+    face_crop: str = "detect"
 
     def __call__(self, spec: FeatureSpec, sample_ids: list[str]) -> np.ndarray:
-        dataset = quiet_dataset(self.dataset, self.data_seed)
+        dataset = quiet_dataset(self.dataset, self.data_seed, self.face_crop)
         rows = dataset.samples.set_index("sample_id").loc[list(sample_ids)].reset_index()
         return FeatureCache(self.cache_root).materialize(dataset, rows, spec, progress=False)
 

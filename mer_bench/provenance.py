@@ -9,8 +9,12 @@ not make them (the metrics are re-derived from the predictions by verification a
 ``code_identity`` -> {"version": package version, "adapter": sha256 of the adapter's
 source file, "core": sha256 over (module name, source) of the rest of the closure,
 "modules": how many}. A result whose recorded identity differs from the one the
-installed code gives is *stale*: it verifies (its metrics follow from its predictions)
-but re-running it may give other predictions (``mer-bench reproduce`` says which).
+installed code gives is *stale* (``mer_bench.report.staleness``): it verifies (its
+metrics follow from its predictions) but re-running it may give other predictions
+(``mer-bench reproduce`` says which).
+
+``feature_code`` digests the same way the code that computes a feature spec, for
+feature-cache keys.
 """
 
 from __future__ import annotations
@@ -66,11 +70,18 @@ def _source_file(name: str) -> Path | None:
     return None
 
 
-def _imports(path: Path, package: str) -> set[str]:
+def _imports(path: Path, package: str) -> frozenset[str]:
     """Project modules ``path`` imports (``package``: the package its relative imports
     are resolved against)."""
+    return _imported_modules(path.read_text(), str(path), package)
+
+
+@cache
+def _imported_modules(source: str, filename: str, package: str) -> frozenset[str]:
+    """``_imports`` of a file's ``source`` text, parsed once per process and text (a
+    run and its leaderboard refresh both ask)."""
     names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(ast.parse(source, filename)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -84,7 +95,7 @@ def _imports(path: Path, package: str) -> set[str]:
     for name in names:
         parts = name.split(".")
         found.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
-    return {n for n in found if _is_core(n) and _source_file(n) is not None}
+    return frozenset(n for n in found if _is_core(n) and _source_file(n) is not None)
 
 
 def closure(roots: tuple[str, ...]) -> dict[str, Path]:
@@ -124,7 +135,7 @@ def code_identity(adapter_module: str, protocol_module: str, adapter_file: Path 
     An adapter whose source cannot be read is recorded as ``"adapter": None`` (and so
     is always stale)."""
     source = Path(adapter_file) if adapter_file is not None else _module_file(adapter_module)
-    extra = _imports(source, PROJECT) if source is not None else set()
+    extra = set(_imports(source, PROJECT)) if source is not None else set()
     if adapter_file is None and _is_core(adapter_module):
         extra.add(adapter_module)
     modules = closure(tuple(sorted({*ROOTS, protocol_module, *extra})))
@@ -135,51 +146,25 @@ def code_identity(adapter_module: str, protocol_module: str, adapter_file: Path 
             "modules": len(modules) + 1}
 
 
-def stale_parts(recorded: dict | None, current: dict) -> list[str]:
-    """Which parts of the code differ between a result's ``code`` and the installed code
-    (``["not recorded"]`` for a result written before results recorded it)."""
-    if not isinstance(recorded, dict):
-        return ["not recorded"]
-    return [part for part in ("version", "adapter", "core") if recorded.get(part) != current[part]]
-
-
-def installed_code(result: dict) -> dict | None:
-    """``code_identity`` of the installed code for ``result``'s method and protocol (None
-    when the method is not installed here, or its adapter file is gone)."""
-    from mer_bench.errors import MerBenchError
-    from mer_bench.methods import get_method_class
-    from mer_bench.protocols import PROTOCOLS
-    method, protocol = result["method"], PROTOCOLS.get(result["protocol"]["name"])
-    if protocol is None:
-        return None
-    if method.get("file"):
-        path = Path(method["file"]["path"])
-        return _installed("", protocol.__module__, str(path)) if path.is_file() else None
-    try:
-        module = get_method_class(method["name"]).__module__
-    except MerBenchError:
-        return None
-    return _installed(module, protocol.__module__, None)
-
-
 @cache
-def _installed(adapter_module: str, protocol_module: str, adapter_file: str | None) -> dict:
-    """``code_identity`` once per process and (adapter, protocol): a leaderboard build
-    asks for every row."""
-    return code_identity(adapter_module, protocol_module,
-                         None if adapter_file is None else Path(adapter_file))
-
-
-def stale_label(result: dict) -> str:
-    """``stale: adapter, core changed`` for a result whose recorded code is not the
-    installed code (``stale: code not recorded`` for files from before results recorded
-    it); empty when they agree. ``mer-bench reproduce`` says whether the predictions
-    moved."""
-    current = installed_code(result)
-    if current is None:
-        return "stale: its code is not installed here"
-    parts = stale_parts(result.get("code"), current)
-    if not parts:
-        return ""
-    return "stale: code not recorded" if parts == ["not recorded"] else \
-        f"stale: {', '.join(parts)} changed"
+def feature_code(classes: tuple[type, ...]) -> str:
+    """sha256 over the source of the modules that define ``classes`` (a feature spec and
+    the dataset classes that read its frames, ``Dataset.reader_classes``) and of every
+    project module they reach (``closure``): operators, descriptors, frame readers, the
+    twins' renderer. Part of every feature-cache key, so features cached by other code
+    are never served (a hand-bumped version number was once left unbumped: committed
+    rows were made from features of older code). A class defined outside the project
+    counts its own file; one whose source cannot be found (defined interactively)
+    counts its name only."""
+    roots, own = set(), []
+    for cls in classes:
+        name, source = cls.__module__, _module_file(cls.__module__)
+        if _is_core(name):
+            roots.add(name)
+        elif source is None:
+            own.append((f"{name}.{cls.__qualname__}", b""))
+        else:
+            roots.update(_imports(source, name.rpartition(".")[0]))
+            own.append((name, source.read_bytes()))
+    modules = closure(tuple(sorted(roots)))
+    return _digest(sorted(set(own)) + [(n, p.read_bytes()) for n, p in sorted(modules.items())])

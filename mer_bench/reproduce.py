@@ -87,7 +87,7 @@ def run_options(result: dict, out_dir: Path, jobs: int = 1, cache_dir: Path | No
         amp=bool(options.get("amp", str(timing.get("dtype", "")).startswith("bfloat16"))),
         corruption=(Corruption(corruption["kind"], corruption["share"], corruption["seed"])
                     if corruption else None),
-        progress=progress)
+        face_crop=options.get("face_crop", "detect"), progress=progress)
 
 
 def _units(result: dict) -> dict[tuple, dict]:
@@ -156,5 +156,7 @@ def run_command(result: dict, path: Path | None = None) -> str:
                   "--corrupt-share", f"{options.corruption.share:g}"]
     if result["method"].get("auxiliary"):
         parts += ["--macro-dataset", options.auxiliary["macro"]]
+    if options.face_crop != "detect":
+        parts += ["--face-crop", options.face_crop]
     command = shlex.join(parts)
     return command if path is None else f"{command}\nmer-bench reproduce {shlex.quote(str(path))}"

@@ -47,7 +47,7 @@ from mer_bench.features.cache import FeatureCache, default_cache_dir
 from mer_bench.method import Method, Prediction
 from mer_bench.methods import build_method, file_sha256, load_adapter_file, resolve_method
 from mer_bench.nn.episodes import EpisodeShrinkWarning
-from mer_bench.nn.progress import RunEstimate, watching
+from mer_bench.progress import RunEstimate, progress_bar, watching
 from mer_bench.protocols import Fold, Protocol, get_protocol
 from mer_bench.provenance import code_identity
 from mer_bench.report.results import RESULT_SCHEMA, environment, write_json, write_result
@@ -95,6 +95,10 @@ class RunOptions:
     data_seed: int = 0
     progress: bool = True
     strict: bool = False
+    face_crop: str = "detect"
+    """``--face-crop``: ``detect`` crops the faces of real datasets distributed as whole
+    frames; ``none`` reads every frame whole (``mer_bench.data.folders.FACE_CROPS``). It
+    enters the dataset's fingerprint, so the run identity."""
     corruption: Corruption | None = None
     threads: int = 1
     """Compute threads per task (torch's pool and the BLAS/OpenMP pools), fixed so that
@@ -232,7 +236,8 @@ def run(options: RunOptions) -> Path:
     protocol = get_protocol(options.protocol, **options.protocol_params)
     dataset_name = options.dataset or protocol.default_dataset
     protocol.check_dataset(dataset_name)
-    dataset = load_dataset(dataset_name, data_seed=options.data_seed, strict=options.strict)
+    dataset = load_dataset(dataset_name, data_seed=options.data_seed, strict=options.strict,
+                           face_crop=options.face_crop)
     scheme = get_scheme(options.scheme, dataset.name)
     samples = scheme.apply(dataset.samples)
     if samples.empty:
@@ -261,11 +266,11 @@ def run(options: RunOptions) -> Path:
         options = replace(options, jobs=worker_count(options.jobs, len(tasks)))
         cache_root = options.cache_dir if options.cache_dir is not None else default_cache_dir()
         cache = FeatureCache(cache_root)
-        features = tuple(cache.materialize(dataset, samples, spec, n_jobs=options.jobs,
-                                           progress=options.progress) for spec in method.input_specs)
+        features = cache.materialize_all(dataset, samples, method.input_specs, n_jobs=options.jobs,
+                                         progress=options.progress)
         test_features, corrupted = corrupted_features(features, cache, dataset, samples, method, options)
         aux = AuxiliaryLoader(options.auxiliary, method.input_specs, cache_root, options.data_seed)
-        loader = FeatureLoader(dataset.name, options.data_seed, cache_root)
+        loader = FeatureLoader(dataset.name, options.data_seed, cache_root, options.face_crop)
         worker = TaskWorker(name, adapter["path"] if adapter else None, options.preset,
                             options.method_overrides, samples,
                             features, test_features, corrupted, scheme.classes, device, aux, loader,
@@ -418,8 +423,7 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
     if not todo:
         return
     partial_dir.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(todo), desc=f"{worker.method} folds", unit="fold",
-               disable=not options.progress)
+    bar = progress_bar(len(todo), f"{worker.method} folds", "fold", options.progress)
     try:
         with backend_session(options.backend, options.jobs, options.scheduler) as backend, \
                 parallel_config(**pool_config(backend, options.jobs)):
@@ -666,7 +670,7 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "protocol": {"name": protocol.name, "version": protocol.version, "params": protocol.params()},
         "code": code,
         "run_options": {"threads": options.threads, "amp": options.amp,
-                        "overrides": options.method_overrides},
+                        "overrides": options.method_overrides, "face_crop": options.face_crop},
         "datasets": sorted(frame["dataset"].unique().tolist()),
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint,

@@ -91,8 +91,8 @@ from mer_bench.nn.meta import (
     parameters_of,
     task_loss,
 )
-from mer_bench.nn.progress import stage
 from mer_bench.nn.training import ChannelStandardizer, minibatches, prediction_from_scores
+from mer_bench.progress import stage
 from mer_bench.seeding import seed_everything
 
 

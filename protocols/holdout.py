@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mer_bench.errors import MerBenchError
 from mer_bench.protocols.base import Protocol, repeated_summary, subject_folds
 from mer_bench.seeding import stable_seed
 
@@ -39,7 +40,8 @@ class Holdout(Protocol):
     """``repeats`` independent splits of the subjects into train:test = 3:2.
 
     Metrics are computed per repeat and reported as mean with a 95 % t-interval over
-    repeats (and the standard deviation, which the papers report as mean +- std).
+    repeats (and the standard deviation, which the papers report as mean +- std); so
+    at least 2 repeats are required (one split has no interval).
     """
 
     train_fraction: float = 0.6
@@ -49,6 +51,10 @@ class Holdout(Protocol):
     def __post_init__(self):
         self.check_fraction("train_fraction")
         self.check_int("repeats", 1)
+        if self.repeats < 2:
+            raise MerBenchError(f"protocol 'holdout': repeats must be >= 2, got {self.repeats}: "
+                                f"its interval is a t-interval over repeats, and one split has "
+                                f"no spread to estimate it from")
 
     def folds(self, samples: pd.DataFrame, seed: int):
         by_fold = {}

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pandas as pd
 import pytest
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+# memos a dataset load keeps (file digests, clip checks) go to a folder of this session,
+# never to the user's ~/.cache/mer-bench
+os.environ["MER_BENCH_CACHE"] = tempfile.mkdtemp(prefix="mer-bench-tests-")
+atexit.register(shutil.rmtree, os.environ["MER_BENCH_CACHE"], True)
 
 from mer_bench.data.datasets import load_dataset  # noqa: E402
 from mer_bench.data.schemes import get_scheme  # noqa: E402

@@ -72,12 +72,43 @@ def write_samm(root: Path, limit_subjects: int | None = None) -> Path:
                         first + int(r["apex"]), first + int(r["offset"]),
                         int(r["offset"]) - int(r["onset"]) + 1, "Micro - 1/2", r["aus"], emotion,
                         "", ""])
+    return _write_samm_sheet(root, records)
+
+
+def _write_samm_sheet(root: Path, records: list[list]) -> Path:
     preamble = [[f"SAMM preamble line {i}"] for i in range(13)]
     columns = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
                "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
     path = root / "SAMM_Micro_FACS_Codes_v2.xlsx"
     _write_rows(path, "MICRO_ONLY", preamble, columns, records)
     return path
+
+
+FACE_CENTRE = (210, 100)
+"""(x, y) of the face's centre in scikit-image's ``astronaut`` photo (512 x 512)."""
+
+
+def write_samm_faces(root: Path, width: int = 1020, height: int = 544, at: tuple = (620, 120),
+                     clips: int = 2, n_frames: int = 6) -> tuple[int, int]:
+    """A SAMM tree of ``clips`` clips whose whole ``width`` x ``height`` frames show the
+    public-domain ``astronaut`` photo's head pasted with its top-left corner at ``at``
+    on a gray background, moving right by 1 px a frame; returns the face's centre
+    (x, y) in the frame."""
+    from skimage import data as skimage_data
+    head = skimage_data.astronaut()[:300, 60:360]
+    records = []
+    for k in range(clips):
+        subject, clip = f"{6 + k:03d}", f"{6 + k:03d}_1_1"
+        names = [f"{subject}_{100 + i:05d}.jpg" for i in range(n_frames)]
+        frames = np.full((n_frames, height, width, 3), 128, np.uint8)
+        for i in range(n_frames):
+            x, y = at[0] + i, at[1]
+            frames[i, y:y + head.shape[0], x:x + head.shape[1]] = head
+        _write(root / "SAMM" / subject / clip, frames, names)
+        records.append([int(subject), clip, "A", 100, 102, 100 + n_frames - 1, n_frames,
+                        "Micro - 1/2", "12", "Happiness", "", ""])
+    _write_samm_sheet(root, records)
+    return at[0] + FACE_CENTRE[0] - 60, at[1] + FACE_CENTRE[1]
 
 
 def write_smic(root: Path, limit_subjects: int | None = None) -> Path:

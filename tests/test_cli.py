@@ -47,6 +47,8 @@ BAD = [
     (["--method", "flow-svm", "--protocol", "fewshot", "--episodes", "-3"], "episodes must be an integer >= 1"),
     (["--method", "flow-svm", "--protocol", "fewshot", "--q-query", "0"], "q_query must be an integer >= 1"),
     (["--method", "flow-svm", "--protocol", "holdout", "-P", "repeats=0"], "repeats must be an integer >= 1"),
+    (["--method", "flow-svm", "--protocol", "holdout", "-P", "repeats=1"],
+     "repeats must be >= 2, got 1: its interval is a t-interval over repeats"),
     (["--method", "flow-svm", "--protocol", "holdout", "-P", "train_fraction=1.5"],
      "train_fraction must be a number in (0, 1); got 1.5"),
     (["--method", "flow-svm", "--protocol", "kfold5", "-P", "n_splits=1"], "n_splits must be an integer >= 2"),

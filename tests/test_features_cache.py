@@ -157,7 +157,49 @@ def test_parallel_workers_run_opencv_on_one_thread(tmp_path):
     ds = load_dataset("synth-casme2")
     before = cv2.getNumThreads()
     try:
-        FeatureCache(None)._compute_chunk(ds, ds.samples.head(1), onset_apex(16), one_thread=True)
+        FeatureCache(None)._compute_chunk(ds, ds.samples.head(1), [[onset_apex(16)]], one_thread=True)
         assert cv2.getNumThreads() == 1
     finally:
         cv2.setNumThreads(before)
+
+
+@pytest.mark.parametrize("length", [2, 3, 5, 8, 12])
+def test_resampling_from_the_needed_frames_alone_is_identical(length):
+    from mer_bench.features.operators import needed_frames, resample_frames
+    rng = np.random.default_rng(length)
+    for n in range(1, 40):
+        frames = rng.integers(0, 256, (n, 4, 4, 3), dtype=np.uint8)
+        needed = needed_frames(n, length)
+        assert len(needed) <= min(n, 2 * length)
+        assert np.array_equal(resample_frames(frames[needed], length, n),
+                              resample_frames(frames, length))
+
+
+def test_cache_keys_hold_the_digest_of_the_code_that_computes_the_spec(tmp_path, monkeypatch):
+    """Features cached by other code are never served: the key holds the sha256 of the
+    spec's and the dataset's modules and every project module they reach (operators,
+    the twins' renderer), and a class defined outside the project counts its own file."""
+    import importlib
+    import sys
+
+    from mer_bench import provenance
+    from mer_bench.features import cache as cache_module
+    ds = load_dataset("synth-casme2")
+    reached = provenance.closure(tuple(c.__module__ for c in (OnsetApex, *ds.reader_classes())))
+    assert {"mer_bench.features.operators", "mer_bench.data.synthetic.render"} <= set(reached)
+    rows = ds.samples.head(2)
+    cache = FeatureCache(tmp_path)
+    before = cache.paths(ds, rows, onset_apex(16))
+    monkeypatch.setattr(cache_module, "feature_code", lambda classes: "other code")
+    assert not set(before) & set(cache.paths(ds, rows, onset_apex(16)))
+
+    module = tmp_path / "my_spec.py"
+    source = ("from mer_bench.features import OnsetApex\n\n\n"
+              "class MySpec(OnsetApex):\n    pass\n")
+    module.write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = provenance.feature_code((importlib.import_module("my_spec").MySpec,))
+    module.write_text(source + "\n# edited\n")
+    del sys.modules["my_spec"]
+    assert provenance.feature_code((importlib.import_module("my_spec").MySpec,)) != first
+    assert provenance.feature_code((OnsetApex,)) not in ("", first)

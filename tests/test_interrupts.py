@@ -91,7 +91,7 @@ def test_result_and_cache_files_follow_the_umask(tmp_path, shared_cache):
     try:
         path = run(RunOptions(method="majority", protocol="holdout", preset="smoke",
                               out_dir=tmp_path, cache_dir=tmp_path / "cache", device="cpu",
-                              progress=False, protocol_params={"repeats": 1}))
+                              progress=False, protocol_params={"repeats": 2}))
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o664

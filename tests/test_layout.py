@@ -44,8 +44,9 @@ def test_core_is_grouped_by_stage():
     for package in ("data", "features", "nn", "report"):
         assert (ROOT / package / "__init__.py").exists()
     flat = sorted(p.stem for p in ROOT.glob("*.py"))
-    assert flat == ["__init__", "checks", "cli", "context", "errors", "method", "provenance",
-                    "reproduce", "runner", "scaleout", "seeding", "timing"]
+    assert flat == ["__init__", "checks", "cli", "context", "errors", "method", "progress",
+                    "provenance", "reproduce", "runner", "scaleout", "seeding", "threads",
+                    "timing"]
 
 
 def test_no_import_circles():

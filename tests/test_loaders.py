@@ -3,6 +3,7 @@
 import shutil
 import warnings
 
+import cv2
 import numpy as np
 import openpyxl
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 
 from mer_bench.cli import main
 from mer_bench.data.datasets import load_dataset
-from mer_bench.data.folders import face_box
+from mer_bench.data.faces import face_box
 from mer_bench.data.schemes import SCHEMES
 from mer_bench.data.synthetic.twins import CASME_COUNTS, CKPLUS_COUNTS, subject_counts
 from mer_bench.errors import MerBenchError
@@ -40,7 +41,11 @@ def real_data(data_root, monkeypatch):
 
 
 def quiet_load(name, **kw):
-    """Load without printing the loader's warnings (tests read ``problems`` instead)."""
+    """Load without printing the loader's warnings (tests read ``problems`` instead).
+    The fixture trees hold rendered face crops at 24 px, where no face detector finds a
+    face: they are loaded as a user with face crops would (``face_crop="none"``) unless
+    a test asks for detection."""
+    kw.setdefault("face_crop", "none")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return load_dataset(name, **kw)
@@ -69,7 +74,7 @@ def test_quirks_of_the_official_files(real_data):
     smic = load_dataset("smic-hs").samples
     assert smic["apex"].isna().all() and "smic-hs/s1" in set(smic["subject"])
     assert len(load_dataset("casme").samples) == sum(CASME_COUNTS.values())
-    ck = load_dataset("ckplus").samples
+    ck = load_dataset("ckplus", face_crop="none").samples
     assert ck.groupby("emotion").size().to_dict() == CKPLUS_COUNTS
     assert (ck["apex"] == ck["offset"]).all() and (ck["kind"] == "macro").all()
 
@@ -176,7 +181,7 @@ def test_data_root_flag_and_config_file(data_root, tmp_path, monkeypatch, capsys
     config = tmp_path / "datasets.ini"
     config.write_text(f"[data_roots]\nsamm = {data_root / 'samm'}\n")
     monkeypatch.setenv("MER_BENCH_CONFIG", str(config))
-    assert len(load_dataset("samm").samples) == 159
+    assert len(load_dataset("samm", face_crop="none").samples) == 159
     assert main(["datasets", "--data-root", f"smic-hs={data_root / 'smic'}"]) == 0
     out = capsys.readouterr().out
     assert "samm      found" in out and "(config file)" in out and "(--data-root)" in out
@@ -199,7 +204,7 @@ def test_runs_on_real_layouts_end_to_end(real_data, tmp_path):
         with pytest.warns(UserWarning, match="sub04/EP12_01f: apex missing"):
             path = run(RunOptions(method="flow-svm", protocol=protocol, dataset=dataset,
                                   preset="smoke", out_dir=tmp_path, cache_dir=tmp_path / "cache",
-                                  device="cpu", progress=False))
+                                  device="cpu", progress=False, face_crop="none"))
         result = load_result(path)
         assert result["synthetic"] is False
         assert result["data_problems"][0]["sample_id"] == "casme2/sub04/EP12_01f"
@@ -220,18 +225,53 @@ def test_casme_sq_micro_and_macro_rows(tmp_path, monkeypatch):
     assert len(SCHEMES["megc2019"].apply(dataset.samples)) == 3  # 'others' dropped
 
 
-def test_raw_frames_are_face_cropped_with_a_fallback(small_casme2):
+def test_raw_frames_without_a_face_are_problems_not_whole_frames(small_casme2):
     cropped = small_casme2 / "Cropped"
     raw = small_casme2 / "CASME2_RAW_selected"
     cropped.rename(raw)
     for path in raw.rglob("reg_img*.jpg"):
         path.rename(path.with_name(path.name[len("reg_"):]))
-    dataset = quiet_load("casme2")
-    assert dataset.crop_faces
-    sid = dataset.samples["sample_id"].iloc[0]
-    with pytest.warns(UserWarning, match="no face found on the onset frame"):
-        frames = dataset.frames(sid, np.array([0, 1]), 16)
-    assert frames.shape == (2, 16, 16, 3)
+    detected = quiet_load("casme2", face_crop="detect")
+    assert detected.crop_faces and detected.samples.empty  # 24 px renders hold no face
+    problem = detected.problems[-1]
+    assert problem.kind == "no face found" and problem.file.startswith(str(raw))
+    assert "--face-crop none" in problem.detail and problem.skip
+    whole = quiet_load("casme2", face_crop="none")
+    assert not whole.crop_faces and len(whole.samples) > 0
+    assert whole.fingerprint.split(":")[1] == "False" != detected.fingerprint.split(":")[1]
+    sid = whole.samples["sample_id"].iloc[0]
+    assert whole.frames(sid, np.array([0, 1]), 16).shape == (2, 16, 16, 3)
+
+
+def test_samm_faces_are_cropped_from_the_wide_frame(tmp_path, monkeypatch):
+    """SAMM is distributed as whole 2040 x 1088 frames: the face, off-centre in a wide
+    frame, is found and every frame of the clip is cut to it."""
+    cx, cy = real_fixtures.write_samm_faces(tmp_path / "samm")
+    monkeypatch.setenv("MER_BENCH_DATA", str(tmp_path))
+    monkeypatch.setenv("MER_BENCH_DATA_ROOTS", "")  # restored after the test
+    dataset = load_dataset("samm")
+    assert dataset.crop_faces and len(dataset.samples) == 2 and not dataset.problems
+    for sid in dataset.samples["sample_id"]:
+        x, y, w, h = dataset._boxes[sid]
+        assert abs(x + w / 2 - cx) < 40 and abs(y + h / 2 - cy) < 40 and w < 1020 / 3
+    frames = dataset.frames(sid, np.array([0, 5]), 64)
+    assert frames.shape == (2, 64, 64, 3)
+    assert (frames[0] != 128).mean() > 0.9  # the face fills the crop, not the gray frame
+
+
+def test_a_warm_load_decodes_no_frame(tmp_path, monkeypatch):
+    real_fixtures.write_samm_faces(tmp_path / "samm")
+    monkeypatch.setenv("MER_BENCH_DATA", str(tmp_path))
+    monkeypatch.setenv("MER_BENCH_DATA_ROOTS", "")  # restored after the test
+    monkeypatch.setenv("MER_BENCH_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real_imread = cv2.imread
+    monkeypatch.setattr(cv2, "imread", lambda *a: calls.append(a[0]) or real_imread(*a))
+    cold = load_dataset("samm")
+    assert len(calls) == 2 * 4  # per clip: 3 key frames at 1/8, the onset at detection scale
+    calls.clear()
+    warm = load_dataset("samm")
+    assert calls == [] and warm._boxes == cold._boxes and warm.fingerprint == cold.fingerprint
 
 
 def test_text_or_blank_subject_and_text_onset_are_problems_with_file_and_row(small_casme2):
@@ -272,3 +312,75 @@ def test_strict_fails_on_problems_not_on_kept_clip_warnings(small_casme2):
     assert [p.kind for p in kept.problems] == ["apex missing"] and not kept.problems[0].skip
     with pytest.raises(MerBenchError, match="apex missing"):
         quiet_load("casme2", strict="all")
+
+
+def test_specs_decode_only_the_frames_they_read_and_share_them(tmp_path, monkeypatch):
+    """A clip of 20 frames: a 3-frame whole-clip sequence reads the 4 it resamples from
+    (positions 0, 9.5 and 19), not 20; with
+    onset -> apex flow beside it (onset and apex frames), ``materialize_all`` decodes a
+    frame the two specs share once."""
+    from mer_bench.data import folders
+    from mer_bench.features.cache import FeatureCache
+    from mer_bench.features.specs import FrameSequence, OnsetApex
+    real_fixtures.write_samm_faces(tmp_path / "samm", clips=1, n_frames=20)
+    monkeypatch.setenv("MER_BENCH_DATA", str(tmp_path))
+    monkeypatch.setenv("MER_BENCH_DATA_ROOTS", "")  # restored after the test
+    dataset = load_dataset("samm")
+    decoded = []
+    real_read = folders.read_rgb
+    monkeypatch.setattr(folders, "read_rgb", lambda path: decoded.append(path.name) or real_read(path))
+    sequence, flow = FrameSequence(length=3, size=16, span="offset"), OnsetApex(size=16)
+    seq_alone = FeatureCache(None).materialize(dataset, dataset.samples, sequence, progress=False)
+    assert sorted(decoded) == ["006_00100.jpg", "006_00109.jpg", "006_00110.jpg", "006_00119.jpg"]
+    decoded.clear()
+    dataset = load_dataset("samm")  # nothing decoded yet
+    both = FeatureCache(None).materialize_all(dataset, dataset.samples, (sequence, flow),
+                                              progress=False)
+    assert sorted(decoded) == ["006_00100.jpg", "006_00102.jpg", "006_00109.jpg", "006_00110.jpg",
+                              "006_00119.jpg"]
+    assert np.array_equal(both[0], seq_alone)
+
+
+def test_each_frame_file_is_stated_once_per_run(tmp_path, monkeypatch):
+    """Loading a dataset and computing a spec (a cache miss) ``stat`` every frame file
+    once (its content digest's memo key), and a warm load does no more."""
+    import os
+
+    from mer_bench.features.cache import FeatureCache
+    from mer_bench.features.specs import OnsetApex
+    real_fixtures.write_samm_faces(tmp_path / "samm", clips=2, n_frames=8)
+    monkeypatch.setenv("MER_BENCH_DATA", str(tmp_path))
+    monkeypatch.setenv("MER_BENCH_DATA_ROOTS", "")  # restored after the test
+    monkeypatch.setenv("MER_BENCH_CACHE", str(tmp_path / "cache"))
+    frames = [str(p) for p in (tmp_path / "samm").rglob("*.jpg")]
+    for _ in range(2):  # cold, then warm
+        stated = []
+        real_stat = os.stat
+        monkeypatch.setattr(os, "stat", lambda path, *a, **k: stated.append(str(path))
+                            or real_stat(path, *a, **k))
+        dataset = load_dataset("samm")
+        FeatureCache(tmp_path / "features").materialize(dataset, dataset.samples, OnsetApex(16),
+                                                        progress=False)
+        monkeypatch.setattr(os, "stat", real_stat)
+        assert sorted(p for p in stated if p.endswith(".jpg")) == sorted(frames)
+
+
+def test_features_computed_in_threads_equal_one_thread(tmp_path, monkeypatch):
+    """A real dataset's cold cache is computed over the cores in threads (each thread
+    keeps its own clip's decoded frames): the arrays are those of one thread."""
+    from mer_bench import threads
+    from mer_bench.features.cache import FeatureCache
+    from mer_bench.features.specs import FrameSequence, OnsetApex
+    real_fixtures.write_samm_faces(tmp_path / "samm", clips=6, n_frames=10)
+    monkeypatch.setenv("MER_BENCH_DATA", str(tmp_path))
+    monkeypatch.setenv("MER_BENCH_DATA_ROOTS", "")  # restored after the test
+    specs = (FrameSequence(length=4, size=16, span="offset"), OnsetApex(size=16))
+    computed = {}
+    for cores in (1, 3):
+        monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+        dataset = load_dataset("samm")
+        assert dataset.threadsafe and len(dataset.samples) == 6
+        computed[cores] = FeatureCache(None).materialize_all(dataset, dataset.samples, specs,
+                                                             progress=False)
+    for one, spread in zip(computed[1], computed[3]):
+        assert np.array_equal(one, spread)

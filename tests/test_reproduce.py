@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mer_bench.cli import main
-from mer_bench.provenance import code_identity, installed_code, stale_label
+from mer_bench.provenance import code_identity
+from mer_bench.report.staleness import installed_code, stale_label
 from mer_bench.report.results import load_result
 from mer_bench.reproduce import compare_predictions, reproduce
 from mer_bench.runner import RunOptions, run

@@ -111,7 +111,7 @@ def test_a_run_stops_a_method_that_materializes_test_clips(tmp_path, shared_cach
         with pytest.raises(MerBenchError, match="is not a training clip of this fold"):
             run(RunOptions(method="peeker-test", protocol="holdout", preset="smoke",
                            out_dir=tmp_path, cache_dir=shared_cache, device="cpu",
-                           progress=False, protocol_params={"repeats": 1}))
+                           progress=False, protocol_params={"repeats": 2}))
     finally:
         _METHODS.pop("peeker-test")
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import json
 import os
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ import pandas as pd
 from mer_bench.data.registry import Dataset
 from mer_bench.data.samples import KNOWN_EMOTIONS, validate_samples
 from mer_bench.errors import MerBenchError
+from mer_bench.threads import thread_map
 
 DATA_FOLDERS = {"casme2": "casme2", "samm": "samm", "smic-hs": "smic", "smic-vis": "smic",
                 "smic-nir": "smic", "mmew": "mmew", "casme": "casme", "casme-sq": "casme-sq",
@@ -256,33 +259,83 @@ class ClipBuilder:
         self.paths[sid] = paths
 
 
-def unreadable_key_frames(builder: ClipBuilder) -> list[dict]:
-    """``builder``'s rows without the clips whose key frames (onset, apex or the middle
-    frame, offset) cannot be decoded or are not all of one size (a frame stored at
-    another size would be silently resized into the clip's motion); each such clip
-    becomes a problem naming the file."""
-    kept = []
+CHECKS_MEMO = "clip-checks.sqlite"
+"""Memo of each clip's load-time checks under the cache folder (``SqliteMemo``)."""
+FACE_CROPS = ("detect", "none")
+"""``--face-crop``: ``detect`` crops the faces of datasets distributed as whole frames
+(the default); ``none`` uses every dataset's frames whole (your own face crops)."""
+
+
+def check_clips(builder: ClipBuilder, digests: dict[str, str], crop_faces: bool
+                ) -> tuple[list[dict], dict[str, tuple[int, int, int, int]]]:
+    """``builder``'s rows without the clips that fail a check, and the face box of every
+    kept clip when ``crop_faces``. Checks: the key frames (onset, apex or the middle
+    frame, offset) decode and are all of one size (a frame stored at another size would
+    be silently resized into the clip's motion); with ``crop_faces``, a face is found on
+    the onset frame (``mer_bench.data.faces``; a clip without one is a problem, never a
+    silent whole-frame resize). Each failure becomes a problem naming the file.
+
+    A clip's outcome is memoized under its content digest (``digests``), its key frames
+    and the detector, so only a clip never seen decodes anything: a warm load reads no
+    frame."""
+    from mer_bench.data.digests import SqliteMemo
+    from mer_bench.data.faces import DETECTOR
+    from mer_bench.features.cache import default_cache_dir
+    memo = SqliteMemo(default_cache_dir(), CHECKS_MEMO)
+    keys = {row["sample_id"]: ":".join(map(str, (digests[row["sample_id"]], *_key_frames(row),
+                                                 DETECTOR if crop_faces else "whole")))
+            for row in builder.rows}
+    known = memo.lookup(list(keys.values()))
+    unseen = [row for row in builder.rows if keys[row["sample_id"]] not in known]
+    checked = thread_map(lambda row: _check_clip(builder.paths[row["sample_id"]], row, crop_faces),
+                         unseen)
+    fresh = {keys[row["sample_id"]]: json.dumps(outcome) for row, outcome in zip(unseen, checked)}
+    kept, boxes = [], {}
     for row in builder.rows:
-        paths = builder.paths[row["sample_id"]]
-        apex = row["apex"] if not pd.isna(row["apex"]) else (row["onset"] + row["offset"]) // 2
-        keys = [paths[i] for i in sorted({row["onset"], int(apex), row["offset"]})]
-        images = [cv2.imread(str(p), cv2.IMREAD_REDUCED_GRAYSCALE_8) for p in keys]
-        bad = [p for p, im in zip(keys, images) if im is None]
-        sizes = {im.shape for im in images if im is not None}
-        if bad:
-            problem = Problem("unreadable frame", str(bad[0]), None, row["sample_id"],
-                              "a key frame cannot be decoded")
-        elif len(sizes) > 1:
-            odd = next(p for p, im in zip(keys, images) if im.shape != images[0].shape)
-            problem = Problem("frame size differs", str(odd), None, row["sample_id"],
-                              f"this key frame is not the size of the clip's onset frame "
-                              f"{keys[0].name} (1/8-scale shapes {sorted(sizes)})")
-        else:
+        sid = row["sample_id"]
+        problem, box = json.loads(known.get(keys[sid]) or fresh[keys[sid]])
+        if problem is None:
             kept.append(row)
+            if box is not None:
+                boxes[sid] = tuple(box)
             continue
-        builder.problems.append(problem)
-        del builder.paths[row["sample_id"]]
-    return kept
+        kind, position, detail = problem
+        builder.problems.append(Problem(kind, str(builder.paths[sid][position]), None, sid, detail))
+        del builder.paths[sid]
+    memo.store(fresh)
+    return kept, boxes
+
+
+def _key_frames(row: dict) -> list[int]:
+    """Positions of a row's onset, apex (the middle frame where missing) and offset."""
+    apex = row["apex"] if not pd.isna(row["apex"]) else (row["onset"] + row["offset"]) // 2
+    return [row["onset"], int(apex), row["offset"]]
+
+
+def _check_clip(paths: list[Path], row: dict, crop_faces: bool) -> tuple[list | None, list | None]:
+    """(problem, face box) of one clip: problem None or [kind, position of the frame at
+    fault, detail]; box (x, y, w, h) or None without ``crop_faces``. Key frames are
+    decoded gray at 1/8 scale, the onset again at the detection scale."""
+    from mer_bench.data.faces import DETECT_SIDE, frame_face_box
+    keys = sorted(set(_key_frames(row)))
+    images = [cv2.imread(str(paths[i]), cv2.IMREAD_REDUCED_GRAYSCALE_8) for i in keys]
+    bad = [i for i, im in zip(keys, images) if im is None]
+    if bad:
+        return ["unreadable frame", bad[0], "a key frame cannot be decoded"], None
+    sizes = {im.shape for im in images}
+    if len(sizes) > 1:
+        odd = next(i for i, im in zip(keys, images) if im.shape != images[0].shape)
+        return ["frame size differs", odd, f"this key frame is not the size of the clip's onset "
+                f"frame {paths[keys[0]].name} (1/8-scale shapes {sorted(sizes)})"], None
+    if not crop_faces:
+        return None, None
+    height, width = (8 * n for n in images[0].shape)
+    box = frame_face_box(paths[row["onset"]], width, height)
+    if box is None:
+        return ["no face found", row["onset"], f"no face on the onset frame (searched at "
+                f"{DETECT_SIDE} px on its shorter side); a dataset of face crops needs "
+                f"--face-crop none"], None
+    return None, list(box)
 
 
 def content_digests(paths: dict[str, list[Path]], sample_ids) -> dict[str, str]:
@@ -300,15 +353,27 @@ def content_digests(paths: dict[str, list[Path]], sample_ids) -> dict[str, str]:
 
 
 class FolderDataset(Dataset):
-    """A real dataset read from its folders. ``crop_faces``: detect the face on each
-    clip's onset frame (OpenCV Haar cascade) and crop the whole clip to it; folders of
-    pre-cropped faces are used as they are."""
+    """A real dataset read from its folders. ``crop_faces``: the dataset's frames are
+    whole frames, so each clip is cropped to the face found on its onset frame
+    (``check_clips``); ``face_crop="none"`` turns that off (frames used whole, e.g. your
+    own crops). Folders of pre-cropped faces are used as they are.
+
+    ``frames`` decodes only the frames asked for, crops and resizes each as it is
+    decoded, and keeps the current clip's decoded face crops (one clip per thread), so
+    that the specs of one method computed clip by clip (``FeatureCache.materialize_all``)
+    decode a frame they share once; memory holds one clip's requested frames per
+    thread, whatever the clip's length."""
 
     synthetic = False
+    threadsafe = True
 
     def __init__(self, name: str, builder: ClipBuilder, root: Path, crop_faces: bool,
-                 strict: bool | str = False):
-        rows = unreadable_key_frames(builder)
+                 strict: bool | str = False, face_crop: str = "detect"):
+        if face_crop not in FACE_CROPS:
+            raise MerBenchError(f"--face-crop {face_crop!r}: choose from {', '.join(FACE_CROPS)}")
+        self.crop_faces = crop_faces and face_crop == "detect"
+        digests = content_digests(builder.paths, [row["sample_id"] for row in builder.rows])
+        rows, self._boxes = check_clips(builder, digests, self.crop_faces)
         self.problems = builder.problems
         failing = [p for p in self.problems if p.skip or strict == "all"]
         if strict and failing:
@@ -321,42 +386,49 @@ class FolderDataset(Dataset):
         self.samples = validate_samples(pd.DataFrame(rows, columns=columns), source=str(root))
         self.name = name
         self.paths = builder.paths
-        self.crop_faces = crop_faces
-        self._boxes: dict[str, tuple[int, int, int, int]] = {}
-        self._clips = content_digests(self.paths, self.samples["sample_id"])
+        self._clips = {sid: digests[sid] for sid in self.samples["sample_id"]}
         digest = hashlib.sha256("".join(f"{sid}:{d}\n" for sid, d in self._clips.items()).encode())
-        self.fingerprint = f"{name}:{crop_faces}:{digest.hexdigest()[:16]}"
+        self.fingerprint = f"{name}:{self.crop_faces}:{digest.hexdigest()[:16]}"
+        self._decoded = threading.local()
 
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
-        paths = self.paths[sample_id]
-        images = [read_rgb(paths[int(i)]) for i in indices]
-        return crop_and_resize(images, self._face_box(sample_id) if self.crop_faces else None,
-                               size)
+        if getattr(self._decoded, "clip", None) != sample_id:
+            self._decoded.clip, self._decoded.crops = sample_id, {}
+        crops, box = self._decoded.crops, self._boxes.get(sample_id)
+        for i in {int(i) for i in indices} - crops.keys():
+            crops[i] = np.ascontiguousarray(crop(read_rgb(self.paths[sample_id][i]), box))
+        return np.stack([resize_square(crops[int(i)], size) for i in indices])
 
     def clip_fingerprint(self, sample_id: str) -> str:
         """The content digest of the clip's frame files (``mer_bench.data.digests``)."""
         return self._clips[sample_id]
 
-    def _face_box(self, sample_id: str) -> tuple[int, int, int, int]:
-        if sample_id not in self._boxes:
-            onset = int(self.samples.loc[self.samples["sample_id"] == sample_id, "onset"].iloc[0])
-            path = self.paths[sample_id][onset]
-            box, found = face_box(read_rgb(path))
-            if not found:
-                warnings.warn(f"{sample_id}: no face found on the onset frame {path}; the "
-                              f"largest centred square is used", stacklevel=2)
-            self._boxes[sample_id] = box
-        return self._boxes[sample_id]
+    def __getstate__(self) -> dict:
+        """Pickled for worker processes without the decoded frames."""
+        return {key: value for key, value in self.__dict__.items() if key != "_decoded"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _decoded=threading.local())
+
+
+def crop(image: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """``image`` cut to ``box`` (x, y, w, h; None: the whole image); a view."""
+    if box is None:
+        return image
+    x, y, w, h = box
+    return image[y:y + h, x:x + w]
+
+
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` area-resized to ``size`` x ``size``."""
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def crop_and_resize(images: list[np.ndarray], box: tuple[int, int, int, int] | None,
                     size: int) -> np.ndarray:
     """RGB images cropped to ``box`` (x, y, w, h; None: whole image) and area-resized:
     uint8 (n, size, size, 3)."""
-    if box is not None:
-        x, y, w, h = box
-        images = [im[y:y + h, x:x + w] for im in images]
-    return np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
+    return np.stack([resize_square(crop(im, box), size) for im in images])
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -364,30 +436,3 @@ def read_rgb(path: Path) -> np.ndarray:
     if image is None:
         raise MerBenchError(f"{path}: unreadable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-_CASCADE: cv2.CascadeClassifier | None = None
-
-
-def face_box(image: np.ndarray) -> tuple[tuple[int, int, int, int], bool]:
-    """((x, y, w, h), found): the largest frontal face found by OpenCV's bundled Haar
-    cascade, widened by 10 % on each side and clipped to the image; when no face is
-    found, the largest centred square and ``found=False``."""
-    global _CASCADE
-    if _CASCADE is None:
-        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
-        _CASCADE = cv2.CascadeClassifier(str(path))
-        if _CASCADE.empty():
-            raise MerBenchError(f"OpenCV's face cascade {path} is missing; install "
-                                f"opencv-contrib-python-headless==4.14.0.94")
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    side = min(gray.shape)
-    faces = _CASCADE.detectMultiScale(gray, 1.1, 5, minSize=(max(16, side // 8),) * 2)
-    h_img, w_img = gray.shape
-    if len(faces) == 0:
-        return ((w_img - side) // 2, (h_img - side) // 2, side, side), False
-    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-    pad_w, pad_h = int(0.1 * w), int(0.1 * h)
-    x0, y0 = max(0, x - pad_w), max(0, y - pad_h)
-    box = (int(x0), int(y0), int(min(w_img, x + w + pad_w) - x0), int(min(h_img, y + h + pad_h) - y0))
-    return box, True

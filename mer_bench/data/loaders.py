@@ -7,7 +7,8 @@ skipped with a warning (recorded in the result file; ``strict=True`` makes them 
 a missing apex is kept with the middle frame (a warning, which fails only
 ``strict="all"``). Cells that should hold numbers and do not (a Subject ``abc``, an
 Onset ``x``) and key frames that cannot be decoded are problems naming file and row. Cropped frame folders are preferred and
-used as they are; raw folders get a Haar-cascade face crop.
+used as they are; raw folders and SAMM (distributed as whole 2040 x 1088 frames) get a
+Haar-cascade face crop (``mer_bench.data.faces``; ``face_crop="none"`` turns it off).
 
 Handled quirks: CASME II subject ids read as int (re-padded ``sub01``), ``/`` as apex,
 AU cells that are ints or strings; SAMM's 13 preamble rows (header on row 13),
@@ -65,7 +66,8 @@ def _aus(value) -> str:
 
 
 @register_dataset("casme2", "CASME II from its coding sheet and Cropped/ or CASME2_RAW_selected/")
-def load_casme2(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+def load_casme2(data_seed: int = 0, strict: bool = False,
+                face_crop: str = "detect") -> FolderDataset:
     root = require_root("casme2")
     sheet = _find(root, "CASME2-coding-*.xlsx", "coding sheet")
     table = read_sheet(sheet, sheet_name="Sheet1", header=0)
@@ -83,11 +85,12 @@ def load_casme2(data_seed: int = 0, strict: bool = False) -> FolderDataset:
                     offset=frame_number(r["OffsetFrame"]), fps=200.0,
                     folder=frames / subject / str(r["Filename"]).strip(),
                     pattern=r"(?:reg_)?img(\d+)\.jpg", source=sheet, row=int(i) + 2)
-    return FolderDataset("casme2", builder, root, crop, strict)
+    return FolderDataset("casme2", builder, root, crop, strict, face_crop)
 
 
 @register_dataset("samm", "SAMM from SAMM_Micro_FACS_Codes_v2.xlsx and its frame folders")
-def load_samm(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+def load_samm(data_seed: int = 0, strict: bool = False,
+              face_crop: str = "detect") -> FolderDataset:
     root = require_root("samm")
     sheet = _find(root, "SAMM_Micro_FACS_Codes*.xlsx", "FACS code sheet")
     table = read_sheet(sheet, sheet_name="MICRO_ONLY", header=13)
@@ -107,10 +110,10 @@ def load_samm(data_seed: int = 0, strict: bool = False) -> FolderDataset:
                     apex=frame_number(r["Apex Frame"]), offset=frame_number(r["Offset Frame"]), fps=200.0,
                     folder=frames / subject / clip, pattern=r"\d+_(\d+)\.jpg", source=sheet,
                     row=int(i) + 15)
-    return FolderDataset("samm", builder, root, False, strict)
+    return FolderDataset("samm", builder, root, True, strict, face_crop)
 
 
-def _load_smic(part: str, fps: float, strict: bool) -> FolderDataset:
+def _load_smic(part: str, fps: float, strict: bool, face_crop: str) -> FolderDataset:
     root = require_root(f"smic-{part.lower()}")
     candidates = [p for p in [root / part, *root.glob(f"*/{part}")] if p.is_dir()]
     if not candidates:
@@ -127,26 +130,30 @@ def _load_smic(part: str, fps: float, strict: bool) -> FolderDataset:
                             apex=None, offset=None, fps=fps, folder=clip_dir,
                             pattern=r"(?:reg_)?image(\d+)\.bmp", source=clip_dir, row=None,
                             apex_annotated=False)
-    return FolderDataset(name, builder, root, not cropped, strict)
+    return FolderDataset(name, builder, root, not cropped, strict, face_crop)
 
 
 @register_dataset("smic-hs", "SMIC high-speed (100 fps) from its HS/ folder tree")
-def load_smic_hs(data_seed: int = 0, strict: bool = False) -> FolderDataset:
-    return _load_smic("HS", 100.0, strict)
+def load_smic_hs(data_seed: int = 0, strict: bool = False,
+                 face_crop: str = "detect") -> FolderDataset:
+    return _load_smic("HS", 100.0, strict, face_crop)
 
 
 @register_dataset("smic-vis", "SMIC visual (25 fps) from its VIS/ folder tree")
-def load_smic_vis(data_seed: int = 0, strict: bool = False) -> FolderDataset:
-    return _load_smic("VIS", 25.0, strict)
+def load_smic_vis(data_seed: int = 0, strict: bool = False,
+                  face_crop: str = "detect") -> FolderDataset:
+    return _load_smic("VIS", 25.0, strict, face_crop)
 
 
 @register_dataset("smic-nir", "SMIC near-infrared (25 fps) from its NIR/ folder tree")
-def load_smic_nir(data_seed: int = 0, strict: bool = False) -> FolderDataset:
-    return _load_smic("NIR", 25.0, strict)
+def load_smic_nir(data_seed: int = 0, strict: bool = False,
+                  face_crop: str = "detect") -> FolderDataset:
+    return _load_smic("NIR", 25.0, strict, face_crop)
 
 
 @register_dataset("mmew", "MMEW micro-expressions from MMEW_Micro_Exp.xlsx and Micro_Expression/")
-def load_mmew(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+def load_mmew(data_seed: int = 0, strict: bool = False,
+              face_crop: str = "detect") -> FolderDataset:
     root = require_root("mmew")
     sheet = _find(root, "MMEW_Micro_Exp.xlsx", "annotation sheet")
     table = read_sheet(sheet, header=0)
@@ -164,11 +171,12 @@ def load_mmew(data_seed: int = 0, strict: bool = False) -> FolderDataset:
                     onset=frame_number(r["OnsetFrame"]), apex=frame_number(r["ApexFrame"]),
                     offset=frame_number(r["OffsetFrame"]), fps=90.0, folder=frames / emotion / clip,
                     pattern=r"(\d+)\.jpg", source=sheet, row=int(i) + 2)
-    return FolderDataset("mmew", builder, root, True, strict)
+    return FolderDataset("mmew", builder, root, True, strict, face_crop)
 
 
 @register_dataset("casme", "CASME from its label sheet and sub*/ frame folders")
-def load_casme(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+def load_casme(data_seed: int = 0, strict: bool = False,
+               face_crop: str = "detect") -> FolderDataset:
     root = require_root("casme")
     sheet = _find(root, "*.xlsx", "label sheet")
     table = read_sheet(sheet, header=0)
@@ -184,11 +192,12 @@ def load_casme(data_seed: int = 0, strict: bool = False) -> FolderDataset:
                     onset=frame_number(r["OnsetF"]), apex=frame_number(r["ApexF1"]),
                     offset=frame_number(r["OffsetF"]), fps=60.0, folder=frames / subject / clip,
                     pattern=rf"(?:reg_)?{clip}-(\d+)\.jpg", source=sheet, row=int(i) + 2)
-    return FolderDataset("casme", builder, root, crop, strict)
+    return FolderDataset("casme", builder, root, crop, strict, face_crop)
 
 
 @register_dataset("ckplus", "CK+ labelled sequences (macro) from cohn-kanade-images/ and Emotion/")
-def load_ckplus(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+def load_ckplus(data_seed: int = 0, strict: bool = False,
+                face_crop: str = "detect") -> FolderDataset:
     root = require_root("ckplus")
     images, labels = _find(root, "cohn-kanade-images", "image folder"), _find(root, "Emotion", "labels")
     builder = ClipBuilder("ckplus", kind="macro")
@@ -203,11 +212,12 @@ def load_ckplus(data_seed: int = 0, strict: bool = False) -> FolderDataset:
         builder.add(subject=subject, clip=sequence, emotion=emotion, aus="", onset=None,
                     apex="offset", offset=None, fps=30.0, folder=folder,
                     pattern=rf"{subject}_{sequence}_(\d+)\.png", source=label_file, row=None)
-    return FolderDataset("ckplus", builder, root, True, strict)
+    return FolderDataset("ckplus", builder, root, True, strict, face_crop)
 
 
 @register_dataset("casme-sq", "CAS(ME)^2 micro and macro rows from CAS(ME)^2code_final.xlsx and rawpic/")
-def load_casme_sq(data_seed: int = 0, strict: bool = False) -> FolderDataset:
+def load_casme_sq(data_seed: int = 0, strict: bool = False,
+                  face_crop: str = "detect") -> FolderDataset:
     """CAS(ME)^2: a header-less sheet (subject, video, onset, apex, offset, AUs, emotion,
     type, self-report); the sheets ``naming rule1`` (video stem such as ``anger1`` ->
     stimulus code such as ``0401``) and ``naming rule2`` (code -> folder name) give the
@@ -244,12 +254,14 @@ def load_casme_sq(data_seed: int = 0, strict: bool = False) -> FolderDataset:
                     offset=frame_number(r[4]), fps=30.0, folder=folder, pattern=r"img(\d+)\.jpg",
                     source=sheet, row=int(i) + 1,
                     kind="macro" if "macro" in str(r[7]).lower() else "micro")
-    return FolderDataset("casme-sq", builder, root, True, strict)
+    return FolderDataset("casme-sq", builder, root, True, strict, face_crop)
 
 
 @register_dataset("megc2019", "MEGC2019 composite: the official 442 rows of smic-hs + casme2 + samm")
-def load_megc2019(data_seed: int = 0, strict: bool = False) -> CompositeDataset:
-    parts = [load_smic_hs(strict=strict), load_casme2(strict=strict), load_samm(strict=strict)]
+def load_megc2019(data_seed: int = 0, strict: bool = False,
+                  face_crop: str = "detect") -> CompositeDataset:
+    parts = [load(strict=strict, face_crop=face_crop)
+             for load in (load_smic_hs, load_casme2, load_samm)]
     table = pd.concat([p.samples for p in parts], ignore_index=True)
     composite = CompositeDataset("megc2019", parts, select_official(table, "megc2019"))
     composite.problems = [p for part in parts for p in part.problems]

@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from mer_bench.data.folders import content_digests, crop_and_resize, face_box, read_rgb
+from mer_bench.data.faces import face_box
+from mer_bench.data.folders import content_digests, crop_and_resize, read_rgb
 from mer_bench.data.registry import Dataset
 from mer_bench.data.samples import validate_samples
 from mer_bench.errors import MerBenchError

@@ -29,10 +29,19 @@ class Dataset(ABC):
     fingerprint: str
     problems: tuple = ()
     """Clips a loader skipped or warned about (``mer_bench.data.folders.Problem``)."""
+    threadsafe: bool = False
+    """``frames`` may be called from several threads at once (the feature cache then
+    computes a cold cache's clips over the cores in threads: decoding real frames
+    releases the GIL)."""
 
     @abstractmethod
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
         """uint8 (len(indices), size, size, 3) RGB frames of one clip."""
+
+    def reader_classes(self) -> tuple[type, ...]:
+        """The classes whose code reads this dataset's frames (their source is part of
+        every feature-cache key: ``mer_bench.provenance.feature_code``)."""
+        return (type(self),)
 
     def clip_fingerprint(self, sample_id: str) -> str:
         """Identity of one clip's source frames, for feature-cache keys: empty for data
@@ -55,12 +64,17 @@ class CompositeDataset(Dataset):
         self.samples = samples.reset_index(drop=True)
         self.fingerprint = "+".join(p.fingerprint for p in parts)
         self._source = dict(zip(self.samples["sample_id"], self.samples["dataset"]))
+        self.threadsafe = all(p.threadsafe for p in parts)
 
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
         return self.parts[self._source[sample_id]].frames(sample_id, indices, size)
 
     def clip_fingerprint(self, sample_id: str) -> str:
         return self.parts[self._source[sample_id]].clip_fingerprint(sample_id)
+
+    def reader_classes(self) -> tuple[type, ...]:
+        return tuple(dict.fromkeys((type(self), *(c for p in self.parts.values()
+                                                  for c in p.reader_classes()))))
 
 
 DatasetFactory = Callable[..., Dataset]

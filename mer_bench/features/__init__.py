@@ -19,20 +19,19 @@ from mer_bench.features.operators import (
                                           warp_backward,
 )
 from mer_bench.features.specs import (
-                                          FEATURE_CODE_VERSION,
                                           BiWOOFDescriptor,
                                           FeatureSpec,
                                           FlowGrid,
                                           FlowStrainMaps,
-                                          LBPTopDescriptor,
                                           FramePairs,
                                           FrameSequence,
+                                          LBPTopDescriptor,
                                           OnsetApex,
                                           OnsetApexSequence,
                                           onset_apex,
 )
 
-__all__ = ["CHANNELS", "FEATURE_CODE_VERSION", "FLOW_METHODS", "BiWOOFDescriptor", "FeatureSpec",
+__all__ = ["CHANNELS", "FLOW_METHODS", "BiWOOFDescriptor", "FeatureSpec",
            "FlowGrid", "FlowStrainMaps", "FramePairs", "FrameSequence", "LBPTopDescriptor",
            "OnsetApex", "OnsetApexSequence", "as_channels", "frame_difference", "grid_pool", "magnify_frames",
            "onset_apex", "optical_flow", "optical_strain", "resample_frames", "resize_channels",

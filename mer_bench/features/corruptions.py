@@ -109,3 +109,6 @@ class CorruptedDataset(Dataset):
 
     def clip_fingerprint(self, sample_id: str) -> str:
         return self.base.clip_fingerprint(sample_id)
+
+    def reader_classes(self) -> tuple[type, ...]:
+        return (type(self), *self.base.reader_classes())

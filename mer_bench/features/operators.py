@@ -71,15 +71,36 @@ def as_channels(frame: np.ndarray) -> np.ndarray:
     return (frame.astype(np.float32) / 255.0).transpose(2, 0, 1)
 
 
-def resample_frames(frames: np.ndarray, length: int) -> np.ndarray:
+def resample_plan(n: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How ``resample_frames`` takes ``length`` frames from ``n``: (low, high, weight),
+    frame ``j`` = (1 - weight[j]) * frames[low[j]] + weight[j] * frames[high[j]] at the
+    evenly spaced position j (n - 1) / (length - 1); ``high == low`` where the weight
+    is 0, so ``needed_frames`` lists exactly the frames read."""
+    positions = np.linspace(0, n - 1, length)
+    low = np.floor(positions).astype(int)
+    weight = (positions - low).astype(np.float32)
+    high = np.where(weight > 0, np.minimum(low + 1, n - 1), low)
+    return low, high, weight
+
+
+def needed_frames(n: int, length: int) -> np.ndarray:
+    """Sorted positions (of ``n``) that ``resample_frames`` to ``length`` reads."""
+    low, high, _ = resample_plan(n, length)
+    return np.union1d(low, high)
+
+
+def resample_frames(frames: np.ndarray, length: int, n: int | None = None) -> np.ndarray:
     """(n, H, W, 3) uint8 -> (length, H, W, 3): frames at ``length`` evenly spaced
     positions in [0, n - 1], linearly interpolated between the two neighbours where a
-    position falls between frames (so fewer than ``length`` frames are upsampled)."""
-    positions = np.linspace(0, len(frames) - 1, length)
-    low = np.floor(positions).astype(int)
-    high = np.minimum(low + 1, len(frames) - 1)
-    weight = (positions - low)[:, None, None, None].astype(np.float32)
-    mixed = frames[low].astype(np.float32) * (1 - weight) + frames[high].astype(np.float32) * weight
+    position falls between frames (so fewer than ``length`` frames are upsampled).
+    With ``n``, ``frames`` holds only ``needed_frames(n, length)``, in that order."""
+    n = len(frames) if n is None else n
+    low, high, weight = resample_plan(n, length)
+    if len(frames) != n:
+        where = {int(i): k for k, i in enumerate(needed_frames(n, length))}
+        low, high = (np.array([where[int(i)] for i in index]) for index in (low, high))
+    w = weight[:, None, None, None]
+    mixed = frames[low].astype(np.float32) * (1 - w) + frames[high].astype(np.float32) * w
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 

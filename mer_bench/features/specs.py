@@ -30,6 +30,7 @@ from mer_bench.features.operators import (
     frame_difference,
     grid_pool,
     magnify_frames,
+    needed_frames,
     optical_flow,
     optical_strain,
     resample_frames,
@@ -38,9 +39,6 @@ from mer_bench.features.operators import (
     synthesize_frames,
     to_gray,
 )
-
-FEATURE_CODE_VERSION = "1"
-"""Bump when an operator's output changes: it is part of every cache key."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +50,8 @@ class FeatureSpec(ABC):
 
     @property
     def key(self) -> str:
-        """Stable hash of the spec (and the feature code version)."""
-        text = json.dumps(self.to_json(), sort_keys=True) + FEATURE_CODE_VERSION
+        """Stable hash of the spec's description."""
+        text = json.dumps(self.to_json(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @abstractmethod
@@ -298,12 +296,14 @@ def onset_apex_frames(dataset: Dataset, row: pd.Series, length: int, size: int,
     ``length`` uint8 (H, W, 3) frames: ``resample`` takes the real frames at evenly
     spaced positions (interpolating between neighbours where fewer exist),
     ``flow-synthesis`` warps the onset along the flow to the last frame. The apex is the
-    middle frame where it is not annotated."""
+    middle frame where it is not annotated. Only the frames the resampling reads are
+    asked of the dataset (at most ``2 * length``, whatever the clip's length)."""
     onset = int(row["onset"])
     end = key_frame(row) if span == "apex" else int(row["offset"])
     if interpolation == "resample":
-        return resample_frames(dataset.frames(row["sample_id"], np.arange(onset, end + 1), size),
-                               length)
+        n = end - onset + 1
+        read = dataset.frames(row["sample_id"], onset + needed_frames(n, length), size)
+        return resample_frames(read, length, n)
     pair = dataset.frames(row["sample_id"], np.array([onset, end]), size)
     return synthesize_frames(pair[0], pair[1], length, flow)
 

@@ -34,7 +34,7 @@ from torch.func import functional_call
 from mer_bench.nn.alignment import gaussian_mmd2
 from mer_bench.nn.batchnorm import batch_norm_statistics, recalibrate_batch_norm
 from mer_bench.nn.episodes import sample_training_episode, training_ways
-from mer_bench.nn.progress import stage
+from mer_bench.progress import stage
 
 Params = dict[str, torch.Tensor]
 

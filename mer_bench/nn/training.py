@@ -16,8 +16,8 @@ from mer_bench.data.samples import SampleSet
 from mer_bench.method import Prediction, restrict_to_support
 from mer_bench.nn.batchnorm import recalibrate_batch_norm
 from mer_bench.nn.episodes import feasible_episode, sample_episode
-from mer_bench.nn.progress import stage
 from mer_bench.nn.prototypes import cosine_logits, mean_prototypes
+from mer_bench.progress import stage
 
 
 def prediction_from_scores(scores: torch.Tensor, support: SampleSet | None = None) -> Prediction:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import atomic_write_bytes
-from mer_bench.provenance import stale_label
 from mer_bench.report.intervals import format_p
 from mer_bench.report.reported import REPORTED
 from mer_bench.report.results import load_result, written_here
+from mer_bench.report.staleness import stale_label
 from mer_bench.report.verification import VERIFIED, result_problems
 
 COVERAGE = "pooled 0.94–0.97, few-shot 0.93–0.99 (percentile bootstrap before: 0.91–0.94)"

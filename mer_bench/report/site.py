@@ -26,7 +26,6 @@ import json
 from pathlib import Path
 
 from mer_bench.errors import MerBenchError
-from mer_bench.provenance import stale_label
 from mer_bench.report.leaderboard import (
     corruption_label,
     macro_label,
@@ -39,6 +38,7 @@ from mer_bench.report.leaderboard import (
     versus_best,
 )
 from mer_bench.report.reported import REPORTED
+from mer_bench.report.staleness import stale_label
 
 ASSETS = Path(__file__).with_name("site_assets")
 """``site.js`` and ``site.css``, copied beside the pages."""

@@ -270,7 +270,7 @@ def load_twin(name: str, data_seed: int = 0) -> SyntheticDataset:
 def _register(name: str) -> None:
     spec = SPECS[name]
     register_dataset(name, f"synthetic twin of {spec.real} ({spec.kind})")(
-        lambda data_seed=0, strict=False: load_twin(name, data_seed))
+        lambda data_seed=0, strict=False, face_crop="detect": load_twin(name, data_seed))
 
 
 for _name in SPECS:
@@ -279,7 +279,8 @@ for _name in SPECS:
 
 @register_dataset("synth-megc2019", "synthetic MEGC2019 composite: the official 442 rows "
                                     "of synth-smic + synth-casme2 + synth-samm")
-def load_synth_megc2019(data_seed: int = 0, strict: bool = False) -> CompositeDataset:
+def load_synth_megc2019(data_seed: int = 0, strict: bool = False, face_crop: str = "detect"
+                         ) -> CompositeDataset:
     parts = [load_twin(n, data_seed) for n in ("synth-smic", "synth-casme2", "synth-samm")]
     table = pd.concat([p.samples for p in parts], ignore_index=True)
     return CompositeDataset("synth-megc2019", parts, select_official(table, "synth-megc2019"))
