@@ -19,7 +19,7 @@ from mer_bench.data.samples import SampleColumns, SampleSet
 from mer_bench.data.schemes import get_scheme
 from mer_bench.features import FeatureSpec
 from mer_bench.features.cache import FeatureCache
-from mer_bench.method import PRESETS, Method, MethodConfig
+from mer_bench.method import PRESETS, Method, MethodConfig, Prediction, adapter_call
 from mer_bench.methods import get_method_class, load_adapter_file
 
 
@@ -66,10 +66,12 @@ def check_method(cls: type[Method]) -> list[Check]:
 
     def record(name: str, fn) -> object:
         try:
-            value = fn()
+            with adapter_call(cls.name, name):
+                value = fn()
             checks.append(Check(name, True))
             return value
-        except Exception as err:  # a failing adapter is reported, not raised
+        except Exception as err:  # a failing adapter is reported, not raised (exits and
+            # endless recursion arrive as MerBenchError from ``adapter_call``)
             checks.append(Check(name, False, f"{type(err).__name__}: {err}"))
             return None
 
@@ -101,6 +103,8 @@ def check_method(cls: type[Method]) -> list[Check]:
     def fit_predict():
         method.fit(train, ctx())
         pred = method.predict(test)
+        assert isinstance(pred, Prediction), \
+            f"predict returned {type(pred).__name__}, not a mer_bench.method.Prediction"
         problem = pred.problem(len(test), test.n_classes)
         assert problem is None, problem
         return pred

@@ -41,7 +41,7 @@ def _parse_value(text: str):
 
 
 def _seeds(args) -> tuple[int, ...]:
-    if args.seeds:
+    if args.seeds is not None:
         try:
             return tuple(int(s) for s in args.seeds.split(","))
         except ValueError:
@@ -73,6 +73,8 @@ def cmd_run(args) -> int:
     from mer_bench.report.leaderboard import collect, row, write
     from mer_bench.runner import RunOptions, run
     _apply_data_roots(args)
+    if not args.out.strip():
+        raise MerBenchError("--out is empty; name the result folder")
     params = _key_values(args.param, "--param")
     for name in ("n_way", "k_shot", "q_query", "episodes"):
         if getattr(args, name) is not None:
@@ -113,8 +115,15 @@ def cmd_pretrain(args) -> int:
     from mer_bench.context import AuxiliaryLoader, RunContext
     from mer_bench.features.cache import default_cache_dir
     from mer_bench.methods import build_method
+    from mer_bench.runner import writable_folder
     from mer_bench.timing import resolve_device
     _apply_data_roots(args)
+    if not 0 <= args.seed < 2**32:
+        raise MerBenchError(f"--seed {args.seed}: a seed is an integer in [0, 2^32)")
+    output = Path(args.output)
+    if not args.output.strip() or output.is_dir():
+        raise MerBenchError(f"--output {args.output!r}: name a checkpoint file, not a folder")
+    writable_folder(output.parent, "--output's folder")  # before minutes of training
     method = build_method(args.method, args.preset, **_key_values(args.set, "--set"))
     if not hasattr(method, "pretrained_state"):
         raise MerBenchError(f"method {args.method!r} has no pre-training stage")
@@ -162,6 +171,9 @@ def cmd_datasets(args) -> int:
     table = pd.crosstab(samples["subject"].str.split("/").str[-1], samples["emotion"], margins=True)
     print(table.to_string())
     problems = list(dataset.problems)
+    print("frames checked: every frame file is a regular file; the key frames (onset, apex, "
+          "offset) of each clip were decoded and compared in size; other frames are decoded "
+          "when a method reads them")
     print(f"{len(problems)} problems" + (":" if problems else ""))
     for p in problems:
         print(f"  {p.line()}")
@@ -217,6 +229,8 @@ def cmd_plot(args) -> int:
     if problems:
         raise MerBenchError(f"{args.result}: {problems[0]}")
     output = Path(args.output) if args.output else Path(args.result).with_suffix(".confusion.png")
+    if output.suffix.lower() != ".png" or output.is_dir():
+        raise MerBenchError(f"--output {args.output}: name a .png file (the figure is a PNG)")
     print(confusion_plot(result, output))
     curves = diagnostics_plot(result, output.with_name(output.name.replace(".confusion", "")
                                                        .replace(".png", ".learning.png")))
@@ -250,6 +264,8 @@ def cmd_compare(args) -> int:
                                                preset=args.preset)
     except MerBenchError as err:
         raise MerBenchError(f"{err} (searched --results {args.results})") from None
+    if a.get("run_id") == b.get("run_id"):
+        raise MerBenchError(f"A and B are the same result ({a.get('run_id')}); compare two runs")
     comparison = compare(a, b)
     if args.format == "json":
         print(json.dumps({**comparison.to_json(), "files": [str(path_a), str(path_b)]}, indent=1))
@@ -265,7 +281,9 @@ def cmd_reproduce(args) -> int:
     different = 0
     for path in args.results:
         outcome = reproduce(Path(path), Path(args.out) if args.out else None, jobs=args.jobs,
-                            cache_dir=args.cache_dir, progress=not args.quiet)
+                            cache_dir=args.cache_dir, progress=not args.quiet,
+                            adapter=Path(args.adapter) if args.adapter else None,
+                            strict=args.strict)
         print(f"{path}: {outcome.summary()}")
         different += not outcome.identical
     return 1 if different else 0
@@ -411,6 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--jobs", type=int, default=1, help="parallel folds (default 1)")
     again.add_argument("--cache-dir", type=Path, help="feature cache (default as for run)")
     again.add_argument("--quiet", action="store_true", help="no progress bars")
+    again.add_argument("--adapter", metavar="PATH",
+                       help="your copy of the adapter file a result ran (its sha256 must be "
+                            "the recorded one; a result file never picks the code that runs)")
+    again.add_argument("--strict", action="store_true",
+                       help="bit-level promise: scores within 1e-9 (default: identical classes, "
+                            "scores within the cross-machine tolerance, README)")
     again.set_defaults(func=cmd_reproduce)
     return parser
 

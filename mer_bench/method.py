@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import types
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cache
 from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
@@ -43,6 +45,12 @@ executed (mixed precision, activation checkpointing, gradient accumulation). The
 size in pixels (``size``, ``compute_size``) is not among them: it changes what the
 method sees (at 64 px MA2MI's position map is 2 x 2), so a preset that shrinks it
 departs from the recipe and says so."""
+
+
+PIXEL_FIELDS = ("size", "compute_size")
+MAX_PIXELS = 1024
+"""Largest input side in pixels any config may ask for (the papers use 64-256; a typo
+such as ``-S size=1000000`` would ask for terabytes), whatever ``RANGES`` says."""
 
 
 def is_budget_field(name: str) -> bool:
@@ -105,6 +113,8 @@ class MethodConfig:
                 raise MerBenchError(f"{type(self).__name__}: {f.name}={value!r} is not "
                                     f"{_type_name(hint)}")
             low, high = self.RANGES.get(f.name, (None, None))
+            if f.name in PIXEL_FIELDS and value is not None:
+                high = MAX_PIXELS if high is None else min(high, MAX_PIXELS)
             if (low is not None and value < low) or (high is not None and value > high):
                 raise MerBenchError(f"{type(self).__name__}: {f.name}={value!r} is outside "
                                     f"[{'-inf' if low is None else low}, "
@@ -195,6 +205,11 @@ class Method(ABC):
     """True for a method that reads ``ctx.auxiliary("macro")``: the runner checks the
     macro source (``context.macro_source``) and records it in the run identity and the
     result."""
+    emits_scores: ClassVar[bool] = False
+    """True for a method whose ``predict`` returns scores with its labels: the runner
+    refuses a prediction without them, and verification refuses a result of this method
+    whose predictions lack them (a forged all-correct file cannot drop the scores that
+    would give it away)."""
     uses_torch: ClassVar[bool] = True
     """False for a method that never touches torch (a scikit-learn adapter): the runner
     then runs it on the CPU whatever ``--device`` says, never imports torch for it, and
@@ -267,15 +282,58 @@ def restrict_to_support(scores: np.ndarray, support: SampleSet | None) -> np.nda
     return allowed[scores[:, allowed].argmax(1)].astype(np.int64)
 
 
+class _ProcessExit(SystemExit):
+    """``os._exit`` called by adapter code inside ``adapter_call``."""
+
+
+@contextmanager
+def adapter_call(name: str, what: str):
+    """Run adapter code (``what``: "fit", "a fold", ...) so that what it may do to the
+    process becomes one line naming the adapter: ``sys.exit`` and ``os._exit`` (which
+    would end a run with exit status 0 and no result; ``os._exit`` is replaced while the
+    adapter runs), and recursion without end. Other exceptions pass through."""
+    import posix
+    saved = os._exit, posix._exit
+
+    def refuse(code: int = 0) -> None:
+        raise _ProcessExit(code)
+
+    os._exit = posix._exit = refuse
+    try:
+        yield
+    except _ProcessExit as err:
+        raise MerBenchError(f"method {name!r} called os._exit({err.code!r}) in {what}; an "
+                            f"adapter must return or raise, never end the process") from None
+    except SystemExit as err:
+        raise MerBenchError(f"method {name!r} called sys.exit({err.code!r}) in {what}; an "
+                            f"adapter must return or raise, never end the process") from None
+    except RecursionError:
+        raise MerBenchError(f"method {name!r} recursed without end in {what}") from None
+    finally:
+        os._exit, posix._exit = saved
+
+
 # --- registry -------------------------------------------------------------------------
 
 _METHODS: dict[str, type[Method]] = {}
 
 
 def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
-    """Class decorator: register an adapter under ``name`` (``mer-bench run --method``)."""
+    """Class decorator: register an adapter under ``name`` (``mer-bench run --method``):
+    letters, digits and ``._+-``, not starting with a dot or dash (``schema.NAME``), since
+    the name starts result file names, run ids and page names."""
+    from mer_bench.report.schema import NAME
+    if not isinstance(name, str) or len(name) > 64 or not NAME.fullmatch(name):
+        raise MerBenchError(f"method name {name!r} is not allowed: use at most 64 letters, "
+                            f"digits and ._+-, starting with a letter or digit")
 
     def wrap(cls: type[Method]) -> type[Method]:
+        if not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise MerBenchError(f"@register_method({name!r}) decorates {cls!r}, which is not a "
+                                f"subclass of mer_bench.method.Method")
+        if not (isinstance(cls.Config, type) and issubclass(cls.Config, MethodConfig)):
+            raise MerBenchError(f"method {name!r}: Config {cls.Config!r} is not a subclass of "
+                                f"MethodConfig")
         if name in _METHODS and _METHODS[name] is not cls:
             raise MerBenchError(f"method name {name!r} is already registered by "
                                 f"{_METHODS[name].__module__}")

@@ -44,11 +44,14 @@ from mer_bench.data.samples import SampleColumns, SampleSet, unshuffle
 from mer_bench.data.schemes import get_scheme
 from mer_bench.errors import MerBenchError, RunInterrupted
 from mer_bench.features.cache import FeatureCache, default_cache_dir
-from mer_bench.method import Method, Prediction
+from mer_bench.method import Method, Prediction, adapter_call
 from mer_bench.methods import build_method, file_sha256, load_adapter_file, resolve_method
 from mer_bench.nn.episodes import EpisodeShrinkWarning
 from mer_bench.progress import RunEstimate, progress_bar, watching
 from mer_bench.protocols import Fold, Protocol, get_protocol
+from mer_bench.partial import accepted, load_partial
+from mer_bench.protocols.base import fold_table
+from mer_bench.report.schema import MAX_SEEDS, NAME
 from mer_bench.provenance import code_identity
 from mer_bench.report.results import RESULT_SCHEMA, environment, write_json, write_result
 from mer_bench.scaleout import backend_session
@@ -181,6 +184,10 @@ machine's core count: threads are part of a run's identity, so a result made on 
 machine must re-run (``mer-bench reproduce``) on a small one."""
 
 
+MAX_LOCAL_JOBS = 4
+"""Most local worker processes (loky, a local Dask cluster) per core."""
+
+
 def worker_count(jobs: int, n_tasks: int) -> int:
     """Worker processes for ``n_tasks`` fits: ``--jobs`` capped at the number of tasks
     (more would idle), with a warning when it asks for more than the machine's cores."""
@@ -199,6 +206,13 @@ def check_options(options: RunOptions) -> None:
         value = getattr(options, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise MerBenchError(f"--{name} must be an integer >= 1; got {value!r}")
+    local = options.backend != "dask" or not options.scheduler
+    if local and options.jobs > MAX_LOCAL_JOBS * (os.cpu_count() or 1):
+        raise MerBenchError(f"--jobs {options.jobs}: at most {MAX_LOCAL_JOBS} local worker "
+                            f"processes per core ({MAX_LOCAL_JOBS * (os.cpu_count() or 1)} here); "
+                            f"more folds at once only compete for the cores")
+    if len(options.seeds) > MAX_SEEDS:
+        raise MerBenchError(f"--seeds lists {len(options.seeds)} seeds; at most {MAX_SEEDS}")
     if options.threads > MAX_THREADS:
         raise MerBenchError(f"--threads {options.threads}: at most {MAX_THREADS} compute threads "
                             f"per fold (this machine has {os.cpu_count()} cores)")
@@ -257,11 +271,15 @@ def run(options: RunOptions) -> Path:
     track = f"__{options.corruption.tag}" if options.corruption else ""
     run_id = (f"{method.name}__{protocol.name}__{dataset.name}__{scheme.name}__{options.preset}"
               f"{track}__{run_hash[:8]}")
-    partial_dir = Path(options.out_dir) / ".partial" / run_id
+    if not NAME.fullmatch(run_id):  # every part is a registered name; checked all the same
+        raise MerBenchError(f"run id {run_id!r} is not a safe file name; refused")
+    partial_dir = inside(Path(options.out_dir), Path(".partial") / run_id)
     with run_lock(Path(options.out_dir) / ".locks" / f"{run_id}.lock"):
-        done = _prepare_partial(partial_dir, run_hash, options)
+        done = load_partial(partial_dir, run_hash, options.resume, options.fresh)
 
         tasks = _make_tasks(protocol, samples, options.seeds)
+        done = accepted(done, tasks, samples, len(scheme.classes))
+        resumed = sorted(done)
         todo = [t for t in tasks if t.key not in done]
         options = replace(options, jobs=worker_count(options.jobs, len(tasks)))
         cache_root = options.cache_dir if options.cache_dir is not None else default_cache_dir()
@@ -284,12 +302,21 @@ def run(options: RunOptions) -> Path:
         _announce(run_warnings(outputs))
         result = _assemble(outputs, protocol, method, dataset, scheme, options, device, run_id,
                            tasks, code)
+        result.update({"resumed_folds": resumed} if resumed else {})
         result["method"].update({"auxiliary": auxiliary} if auxiliary else {})
         result["method"].update({"weight_files": weights} if weights else {})
-        path = Path(options.out_dir) / f"{run_id}.json"
+        path = inside(Path(options.out_dir), Path(f"{run_id}.json"))
         write_result(path, result)
         shutil.rmtree(partial_dir, ignore_errors=True)
         return path
+
+
+def inside(folder: Path, relative: Path) -> Path:
+    """``folder / relative``, refused unless it stays inside ``folder``."""
+    path = folder / relative
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise MerBenchError(f"{relative} would be written outside --out {folder}; refused")
+    return path
 
 
 def run_identity(method: Method, protocol: Protocol, dataset: Dataset, scheme, options: RunOptions,
@@ -384,28 +411,6 @@ def adapter_source(method: str) -> dict | None:
     return {"path": str(path), "sha256": file_sha256(path)}
 
 
-def _prepare_partial(partial_dir: Path, run_hash: str, options: RunOptions) -> dict:
-    """Finished task outputs of an earlier interrupted run of the same identity."""
-    files = sorted(partial_dir.glob("*.json")) if partial_dir.exists() else []
-    if files and options.fresh:
-        shutil.rmtree(partial_dir)
-        return {}
-    if files and not options.resume:
-        raise MerBenchError(f"{len(files)} finished folds of this run are in {partial_dir}; pass "
-                            f"--resume to continue it or --fresh to discard them")
-    done = {}
-    for f in files:
-        try:
-            record = json.loads(f.read_text())
-        except (json.JSONDecodeError, OSError):
-            continue  # a torn or unreadable fold is recomputed
-        if record.get("run_hash") != run_hash:
-            raise MerBenchError(f"{f} was computed under another setting of this run (its "
-                                f"identity differs); --fresh discards the folder's folds")
-        done[record["key"]] = record
-    return done
-
-
 def _make_tasks(protocol: Protocol, samples: pd.DataFrame, seeds: tuple[int, ...]) -> list[Task]:
     tasks: list[Task] = []
     for seed in seeds:
@@ -447,11 +452,17 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
         raise MerBenchError(f"a fold failed with {type(err).__name__}: {err} — a configuration "
                             f"or data error that --resume would repeat; {len(done)} finished "
                             f"folds are kept in {partial_dir}") from err
-    except Exception as err:
-        raise RuntimeError(f"a fold failed ({type(err).__name__}: {err}); {len(done)} finished "
-                           f"folds are kept in {partial_dir}; rerun with --resume") from err
+    except Exception as err:  # the adapter's own failure, one line (the chain kept for callers)
+        raise MerBenchError(f"method {worker.method!r} failed in a fold ({type(err).__name__}: "
+                            f"{_first_line(err)}); {len(done)} finished folds are kept in "
+                            f"{partial_dir}; rerun with --resume") from err
     finally:
         bar.close()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else ""
 
 
 def pool_config(backend: str, jobs: int) -> dict:
@@ -487,6 +498,10 @@ class TaskWorker:
     estimate: RunEstimate | None = None
 
     def __call__(self, task: Task) -> tuple[Task, dict]:
+        with adapter_call(self.method, f"task {task.key}"):
+            return self._run_task(task)
+
+    def _run_task(self, task: Task) -> tuple[Task, dict]:
         if self.jobs > 1:
             exit_with_parent()
         position = self.positions
@@ -555,7 +570,9 @@ class TaskWorker:
         train, order = SampleSet.sealed(self.columns, index, self.features, self.classes,
                                         np.random.default_rng(0))
         with precision:
-            labels = unshuffle(method.predict(train).labels, order)
+            prediction = method.predict(train)
+        _check_prediction(method, prediction, len(train), len(self.classes))
+        labels = unshuffle(prediction.labels, order)
         return float(np.mean(labels == np.asarray(self.truth["label"])[index]))
 
     @cached_property
@@ -620,8 +637,13 @@ def _announce(notes: dict) -> None:
 
 def _check_prediction(method: Method, prediction: Prediction, n: int, n_classes: int,
                       support: SampleSet | None = None) -> None:
+    if not isinstance(prediction, Prediction):
+        raise MerBenchError(f"method {method.name!r}: predict returned "
+                            f"{type(prediction).__name__}, not a mer_bench.method.Prediction")
     allowed = None if support is None else np.unique(support.labels)
     problem = prediction.problem(n, n_classes, allowed)
+    if problem is None and method.emits_scores and prediction.scores is None:
+        problem = "no scores, though it declares emits_scores = True"
     if problem:
         raise MerBenchError(f"method {method.name!r} returned {problem}")
 
@@ -730,13 +752,6 @@ def _median_batch1(timings: list[dict], key: str) -> float | None:
 
 
 def _fold_table(tasks: list[Task]) -> list[dict]:
-    """Per task: the subjects it tested (few-shot: the held-out subjects its episodes
-    drew from), the number of training and test clips."""
-    table = []
-    for task in tasks:
-        tested = {sid for f in task.folds for sid in f.test_ids + (f.support_ids or ())}
-        table.append({"seed": task.seed, "fold": task.group,
-                      "test_subjects": sorted({sid.rsplit("/", 1)[0] for sid in tested}),
-                      "n_train": len(task.folds[0].train_ids), "n_test": len(tested)})
-    return table
+    """The result's ``folds`` block (``protocols.base.fold_table``) of the run's tasks."""
+    return fold_table([(task.seed, task.group, task.folds) for task in tasks])
 

@@ -152,6 +152,7 @@ def attribute_sentences(rows) -> list[str]:
 @register_method("attr-contrast")
 class AttrContrast(Method):
     Config = AttrContrastConfig
+    emits_scores = True
 
     @property
     def inputs(self):

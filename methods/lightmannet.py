@@ -209,6 +209,7 @@ class LightmanNetModel(nn.Module):
 class LightmanNet(Method):
     uses_auxiliary = True
     Config = LightmanNetConfig
+    emits_scores = True
 
     @property
     def inputs(self):

@@ -179,6 +179,7 @@ def _as_frames(pairs: np.ndarray) -> np.ndarray:
 class MA2MI(Method):
     uses_auxiliary = True
     Config = MA2MIConfig
+    emits_scores = True
 
     @property
     def inputs(self):

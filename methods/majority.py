@@ -29,6 +29,7 @@ class MajorityConfig(MethodConfig):
 @register_method("majority")
 class Majority(Method):
     Config = MajorityConfig
+    emits_scores = True
     uses_torch = False
 
     @property

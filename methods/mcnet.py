@@ -129,6 +129,7 @@ class Pipeline:
 class MCNet(Method):
     uses_auxiliary = True
     Config = MCNetConfig
+    emits_scores = True
 
     @property
     def inputs(self):

@@ -243,6 +243,7 @@ class MPFNet(Method):
     """Shared machinery of both variants; ``variant`` is "p" or "c"."""
 
     Config = MPFNetConfig
+    emits_scores = True
     variant = "p"
 
     @property

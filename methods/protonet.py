@@ -58,6 +58,7 @@ def conv4(in_channels: int, width: int) -> nn.Module:
 @register_method("protonet")
 class ProtoNet(Method):
     Config = ProtoNetConfig
+    emits_scores = True
 
     @property
     def inputs(self):

@@ -31,6 +31,14 @@ from mer_bench.report.metrics import (
 )
 
 
+MAX_COUNT = 1000
+"""Default upper bound of a protocol's integer parameters (ways, shots, splits)."""
+MAX_EPISODES = 10_000
+"""Most few-shot evaluation episodes per seed (the papers use 100-1,000)."""
+MAX_REPEATS = 100
+"""Most holdout repeats per seed (the papers use 5-10)."""
+
+
 @dataclass(frozen=True)
 class Fold:
     """One train/test split. ``group`` names the training set: folds with the same
@@ -78,21 +86,42 @@ class Protocol(ABC):
     def check_dataset(self, dataset: str) -> None:
         """Raise ``MerBenchError`` if this protocol cannot run on ``dataset``."""
 
-    def check_int(self, field: str, minimum: int, allow_none: bool = False) -> None:
-        """Raise ``MerBenchError`` unless parameter ``field`` is an int >= ``minimum``."""
+    def check_int(self, field: str, minimum: int, allow_none: bool = False,
+                  maximum: int = MAX_COUNT) -> None:
+        """Raise ``MerBenchError`` unless parameter ``field`` is an int in
+        [``minimum``, ``maximum``] (the bound keeps a typo or a forged result file from
+        asking for a run or a verification that never ends)."""
         value = getattr(self, field)
         if allow_none and value is None:
             return
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise MerBenchError(f"protocol {self.name!r}: {field} must be an integer >= {minimum}; "
-                                f"got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise MerBenchError(f"protocol {self.name!r}: {field} must be an integer in "
+                                f"[{minimum}, {maximum:,}]; got {_short(value)}")
 
     def check_fraction(self, field: str) -> None:
         """Raise ``MerBenchError`` unless parameter ``field`` is a number in (0, 1)."""
         value = getattr(self, field)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
             raise MerBenchError(f"protocol {self.name!r}: {field} must be a number in (0, 1); "
-                                f"got {value!r}")
+                                f"got {_short(value)}")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def fold_table(groups: list[tuple[int, str, list[Fold]]]) -> list[dict]:
+    """A result's ``folds`` block: per (seed, training group, its folds) — one fit — the
+    subjects it tested (few-shot: the held-out subjects its episodes drew from) and the
+    number of training and test clips. Verification rebuilds it from the protocol."""
+    table = []
+    for seed, group, folds in groups:
+        tested = {sid for f in folds for sid in f.test_ids + (f.support_ids or ())}
+        table.append({"seed": seed, "fold": group,
+                      "test_subjects": sorted({sid.rsplit("/", 1)[0] for sid in tested}),
+                      "n_train": len(folds[0].train_ids), "n_test": len(tested)})
+    return table
 
 
 def subject_folds(samples: pd.DataFrame, test_subjects_by_fold: dict[str, list[str]]

@@ -9,7 +9,7 @@ import pandas as pd
 
 from mer_bench.errors import MerBenchError
 from mer_bench.nn.episodes import eligible_classes, sample_episode
-from mer_bench.protocols.base import Fold, Protocol, repeated_summary
+from mer_bench.protocols.base import MAX_EPISODES, Fold, Protocol, repeated_summary
 from mer_bench.protocols.holdout import split_subjects
 from mer_bench.report.intervals import INTERVAL_METHOD, headline_intervals
 from mer_bench.report.metrics import HEADLINE, t_interval
@@ -36,8 +36,9 @@ class FewShot(Protocol):
 
     def __post_init__(self):
         self.check_int("n_way", 2, allow_none=True)
-        for field in ("k_shot", "q_query", "episodes"):
+        for field in ("k_shot", "q_query"):
             self.check_int(field, 1)
+        self.check_int("episodes", 1, maximum=MAX_EPISODES)
         self.check_fraction("test_fraction")
 
     def folds(self, samples: pd.DataFrame, seed: int):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mer_bench.errors import MerBenchError
-from mer_bench.protocols.base import Protocol, repeated_summary, subject_folds
+from mer_bench.protocols.base import MAX_REPEATS, Protocol, repeated_summary, subject_folds
 from mer_bench.seeding import stable_seed
 
 
@@ -50,7 +50,7 @@ class Holdout(Protocol):
 
     def __post_init__(self):
         self.check_fraction("train_fraction")
-        self.check_int("repeats", 1)
+        self.check_int("repeats", 1, maximum=MAX_REPEATS)
         if self.repeats < 2:
             raise MerBenchError(f"protocol 'holdout': repeats must be >= 2, got {self.repeats}: "
                                 f"its interval is a t-interval over repeats, and one split has "

@@ -42,21 +42,32 @@ BAD = [
      "unknown joblib backend 'mpi'; registered: "),
     (["--method", "flow-svm", "--protocol", "holdout", "-P", "folds=3"],
      "protocol 'holdout': bad parameters"),
-    (["--method", "flow-svm", "--protocol", "fewshot", "--k-shot", "0"], "k_shot must be an integer >= 1"),
-    (["--method", "flow-svm", "--protocol", "fewshot", "--episodes", "0"], "episodes must be an integer >= 1"),
-    (["--method", "flow-svm", "--protocol", "fewshot", "--episodes", "-3"], "episodes must be an integer >= 1"),
-    (["--method", "flow-svm", "--protocol", "fewshot", "--q-query", "0"], "q_query must be an integer >= 1"),
-    (["--method", "flow-svm", "--protocol", "holdout", "-P", "repeats=0"], "repeats must be an integer >= 1"),
+    (["--method", "flow-svm", "--protocol", "fewshot", "--k-shot", "0"], "k_shot must be an integer in [1, "),
+    (["--method", "flow-svm", "--protocol", "fewshot", "--episodes", "0"], "episodes must be an integer in [1, "),
+    (["--method", "flow-svm", "--protocol", "fewshot", "--episodes", "-3"], "episodes must be an integer in [1, "),
+    (["--method", "flow-svm", "--protocol", "fewshot", "--q-query", "0"], "q_query must be an integer in [1, "),
+    (["--method", "flow-svm", "--protocol", "holdout", "-P", "repeats=0"], "repeats must be an integer in [1, "),
     (["--method", "flow-svm", "--protocol", "holdout", "-P", "repeats=1"],
      "repeats must be >= 2, got 1: its interval is a t-interval over repeats"),
     (["--method", "flow-svm", "--protocol", "holdout", "-P", "train_fraction=1.5"],
      "train_fraction must be a number in (0, 1); got 1.5"),
-    (["--method", "flow-svm", "--protocol", "kfold5", "-P", "n_splits=1"], "n_splits must be an integer >= 2"),
+    (["--method", "flow-svm", "--protocol", "kfold5", "-P", "n_splits=1"], "n_splits must be an integer in [2, "),
     (["--method", "flow-svm", "--protocol", "kfold5", "-P", "n_splits=abc"], "got 'abc'"),
     (["--method", "flow-svm", "--protocol", "loso", "-S", "C=notanumber"], "C='notanumber' is not float"),
     (["--method", "flow-svm", "--protocol", "loso", "-S", "C=-1"], "C=-1 is outside"),
+    (["--method", "flow-svm", "--protocol", "loso", "-S", "size=1000000"], "size=1000000 is outside"),
     (["--method", "flow-svm", "--protocol", "loso", "--jobs", "0"], "--jobs must be an integer >= 1"),
     (["--method", "flow-svm", "--protocol", "loso", "--seeds", "0,0"], "--seeds lists [0] more than once"),
+    (["--method", "flow-svm", "--protocol", "holdout", "-P", "repeats=100000000"],
+     "repeats must be an integer in [1, 100]"),
+    (["--method", "flow-svm", "--protocol", "fewshot", "--episodes", "1000000000"],
+     "episodes must be an integer in [1, 10,000]"),
+    (["--method", "flow-svm", "--protocol", "loso", "--seeds", ""], "--seeds '' is not a comma"),
+    (["--method", "flow-svm", "--protocol", "loso", "--seeds", ",".join(map(str, range(65)))],
+     "at most 64"),
+    (["--method", "flow-svm", "--protocol", "loso", "--jobs", "1000"], "local worker processes per core"),
+    (["--method", "flow-svm", "--protocol", "loso", "--backend", "dask", "--jobs", "1000"],
+     "local worker processes per core"),
     (["--method", "flow-svm", "--protocol", "loso", "--cache-dir", "/dev/null/cache"],
      "--cache-dir /dev/null/cache cannot be written"),
 ]
@@ -71,12 +82,18 @@ def test_bad_input_is_one_line_exit_2(args, message, capsys, tmp_path):
     assert len(err.splitlines()) == 1
 
 
+def test_an_empty_out_is_refused_not_the_current_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--method", "flow-svm", "--protocol", "loso", "--out", "", "--quiet"]) == 2
+    assert "--out is empty" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
 def test_k_shot_minus_one_is_refused_not_run(tmp_path, capsys):
     """A negative k_shot used to slice backwards and write a plausible 3-support/1-query
     result recorded as q_query=5; it is a one-line error before any work now."""
     code = main(["run", "--method", "flow-svm", "--protocol", "fewshot", "--k-shot", "-1",
                  "--out", str(tmp_path), "--quiet"])
-    assert code == 2 and "k_shot must be an integer >= 1; got -1" in capsys.readouterr().err
+    assert code == 2 and "k_shot must be an integer in [1, 1,000]; got -1" in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.json"))
 
 
@@ -97,8 +114,8 @@ def test_run_writes_result_and_leaderboard_row(tmp_path, shared_cache, capsys):
     assert (tmp_path / "LEADERBOARD.md").exists() and list(tmp_path.glob("majority__loso*.json"))
     [result] = tmp_path.glob("majority__loso*.json")
     assert main(["compare", "majority", str(result), "--protocol", "loso",
-                 "--results", str(tmp_path)]) == 0  # a result against itself: Δ = 0
-    assert "| UF1 | +0.000 |" in capsys.readouterr().out
+                 "--results", str(tmp_path)]) == 2  # a result against itself is refused
+    assert "A and B are the same result" in capsys.readouterr().err
     board = tmp_path / "board.md"
     assert main(["leaderboard", "build", "--results", str(tmp_path), "--output", str(board)]) == 0
     assert "| majority" in board.read_text()

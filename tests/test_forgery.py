@@ -44,15 +44,22 @@ def rejected(folder, match):
 
 
 def test_forged_row_through_pipes_and_newlines_stays_one_escaped_cell(genuine, tmp_path):
-    evil = "flow-svm | smoke | 9.999 [9.999, 9.999] |\n### Fake section\n| fake"
-    folder = forge(genuine, tmp_path, "loso", lambda d: d["method"].update(name=evil)
+    folder = forge(genuine, tmp_path, "loso", lambda d: d["method"].update(name="my-method")
                    or d["timing"].update(device="cpu|\nforged", dtype="x|\n### Fake dtype"),
                    rederive=False)
     text = build(folder, tmp_path / "board.md").read_text()
     lines = text.splitlines()
     assert not any(line.startswith(("### Fake", "| fake")) for line in lines)
-    rows = [line for line in lines if "flow-svm" in line and line.startswith("|")]
+    rows = [line for line in lines if "my-method" in line and line.startswith("|")]
     assert len(rows) == 1 and "unregistered" in rows[0] and "\\|" in rows[0]
+
+
+def test_a_method_name_or_run_id_outside_the_name_alphabet_is_rejected(genuine, tmp_path):
+    evil = "flow-svm | smoke | 9.999 [9.999, 9.999] |\n### Fake section\n| fake"
+    rejected(forge(genuine, tmp_path, "loso", lambda d: d["method"].update(name=evil)),
+             "'method.name' must be a name")
+    rejected(forge(genuine, tmp_path / "id", "loso", lambda d: d.update(run_id=d["run_id"] + ">")),
+             "'run_id' must be a name")
 
 
 def test_synthetic_result_relabelled_real_is_rejected(genuine, tmp_path):
@@ -83,7 +90,7 @@ def test_seeds_or_k_shot_that_disagree_with_predictions_are_rejected(genuine, tm
 def test_wrong_true_labels_are_rejected(genuine, tmp_path):
     def relabel(d):
         d["predictions"][0]["y_true"] = (d["predictions"][0]["y_true"] + 1) % 5
-    rejected(forge(genuine, tmp_path, "loso", relabel), "y_true values are not the dataset's")
+    rejected(forge(genuine, tmp_path, "loso", relabel), "'y_true' values are not the dataset's")
 
 
 def test_malformed_predictions_are_skipped_with_a_reason_not_a_crash(genuine, tmp_path, capsys):
@@ -110,7 +117,7 @@ def test_a_forged_twin_of_a_run_id_cannot_win_by_its_file_name(genuine, tmp_path
     data = json.loads(source.read_text())
     for p in data["predictions"]:
         p["y_pred"] = p["y_true"]
-        p.pop("scores", None)
+        p["scores"] = [float(c == p["y_true"]) for c in range(len(p["scores"]))]
     data["metrics"] = json.loads(json.dumps(recompute_metrics(data)))
     folder = tmp_path / "twins"
     folder.mkdir()
@@ -137,7 +144,7 @@ def test_a_forged_twin_of_a_run_id_cannot_win_by_its_file_name(genuine, tmp_path
     (lambda d: d["timing"].update(fit_seconds=float("inf")), "'timing.fit_seconds' must be"),
     (lambda d: d["timing"].update(fit_seconds=1e308), "'timing.fit_seconds' must be"),
     (lambda d: d["timing"].update(threads="2|\n| fake"), "'timing.threads' must be"),
-    (lambda d: d["seeds"].append(-1), "'seeds' must be integers"),
+    (lambda d: d["seeds"].append(-1), "'seeds' must be 1 to 64 distinct integers"),
 ])
 def test_malformed_result_files_are_rejected_with_a_reason(genuine, tmp_path, capsys, edit, says):
     """Each is refused with the reason before anything reads it, and nothing else is
@@ -188,9 +195,9 @@ def test_preset_and_protocol_version_separate_tables(genuine):
 def test_a_method_name_in_mathtext_is_drawn_as_text(genuine, tmp_path):
     """Plots take names literally: a name that is a broken formula cannot stop a build."""
     folder = forge(genuine, tmp_path, "loso",
-                   lambda d: d["method"].update(name="$\\frac{a}{$"), rederive=False)
+                   lambda d: d["timing"].update(device="$\\frac{a}{$"), rederive=False)
     board = build(folder, tmp_path / "board.md", plots=True)
-    assert "\\frac{a}{" in board.read_text()
+    assert "frac{a}{" in board.read_text()
     assert list((tmp_path / "plots").glob("*.png"))
     import matplotlib
     assert matplotlib.rcParams["text.parse_math"]  # axis tick labels (10^2) still typeset

@@ -100,7 +100,8 @@ def flaky():
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, shared_cache, flaky):
     overrides = {"fail_on": "synth-casme2/sub09"}
     crashing = options(tmp_path, shared_cache, "flaky-test", "loso", method_overrides=overrides)
-    with pytest.raises(RuntimeError, match="8 finished folds are kept.*--resume"):
+    with pytest.raises(MerBenchError, match="'flaky-test' failed in a fold .RuntimeError: "
+                                            "simulated crash.; 8 finished folds are kept.*--resume"):
         run(crashing)
     partial = list((tmp_path / "out" / ".partial").rglob("*.json"))
     assert len(partial) == 8  # sub01..sub08 finished before the crash
@@ -161,7 +162,7 @@ def test_torch_method_predicts_the_same_whatever_jobs(tmp_path, shared_cache, pr
 def test_resume_refuses_folds_of_another_setting(tmp_path, shared_cache, flaky):
     crashing = options(tmp_path, shared_cache, "flaky-test", "loso",
                        method_overrides={"fail_on": "synth-casme2/sub03"})
-    with pytest.raises(RuntimeError):
+    with pytest.raises(MerBenchError, match="simulated crash"):
         run(crashing)
     [fold] = list((tmp_path / "out" / ".partial").rglob("*.json"))[:1]
     record = json.loads(fold.read_text()) | {"run_hash": "another"}

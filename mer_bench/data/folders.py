@@ -22,6 +22,7 @@ import os
 import re
 import threading
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,10 +117,13 @@ def frame_files(folder: Path, pattern: str) -> tuple[list[Path], list[int]]:
     sorted by frame number; returns (paths, numbers)."""
     regex = re.compile(pattern)
     found = []
-    for path in folder.iterdir() if folder.is_dir() else []:
-        m = regex.fullmatch(path.name)
-        if m:
-            found.append((int(m.group(1)), path))
+    with os.scandir(folder) if folder.is_dir() else nullcontext([]) as entries:
+        for entry in entries:
+            m = regex.fullmatch(entry.name)
+            # only regular files (a symlink to one too): a FIFO or a device named like a
+            # frame would block or never end a read; without it the clip's frames have a gap
+            if m and entry.is_file():
+                found.append((int(m.group(1)), Path(entry.path)))
     found.sort()
     return [p for _, p in found], [n for n, _ in found]
 
@@ -141,17 +145,35 @@ def read_sheet(path: Path, **kwargs) -> pd.DataFrame:
                             f"{reason[:200]})") from None
 
 
+MAX_XML_PART = 256 * 2**20
+"""Largest uncompressed XML part of a sheet read (a 10,000-row sheet: a few MB)."""
+
+
 def refuse_doctype(path: Path) -> None:
     """Raise ``MerBenchError`` when an XML part of the workbook ``path`` declares a DOCTYPE
-    (it must come before the root element, so each part's first 4 KiB are read)."""
+    anywhere, in any encoding: each part is parsed in full by expat with DTDs forbidden
+    (``defusedxml``), which decodes it as any XML reader would (a BOM, UTF-16, a
+    DOCTYPE after a long comment), and stops at the DOCTYPE before any entity expands.
+    A part larger than ``MAX_XML_PART`` uncompressed is refused unread."""
     import zipfile
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
     with zipfile.ZipFile(path) as book:
-        for name in book.namelist():
-            if name.endswith((".xml", ".rels")):
-                with book.open(name) as part:
-                    if b"<!DOCTYPE" in part.read(4096).upper():
-                        raise MerBenchError(f"{path}: {name} declares a DOCTYPE; refused (an "
-                                            f"annotation sheet needs no entities)")
+        for info in book.infolist():
+            if not info.filename.endswith((".xml", ".rels")):
+                continue
+            if info.file_size > MAX_XML_PART:
+                raise MerBenchError(f"{path}: {info.filename} is {info.file_size / 2**20:.0f} MiB "
+                                    f"of XML; refused (an annotation sheet is far smaller)")
+            with book.open(info) as part:
+                data = part.read(MAX_XML_PART + 1)
+            try:
+                fromstring(data, forbid_dtd=True)
+            except DefusedXmlException as err:
+                raise MerBenchError(f"{path}: {info.filename} declares a DOCTYPE or entities "
+                                    f"({type(err).__name__}); refused (an annotation sheet "
+                                    f"needs none)") from None
 
 
 def require_columns(table: pd.DataFrame, columns: list[str], path: Path) -> None:
@@ -166,17 +188,28 @@ class BadCell(str):
 
 
 def frame_number(value) -> int | None | BadCell:
-    """A frame-number cell: int, float or text -> int; ``/``, ``-``, blank or NaN -> None
-    (not annotated); anything else -> ``BadCell``."""
+    """A frame-number cell: a whole number as int, float or text -> int; ``/``, ``-``,
+    blank or NaN -> None (not annotated); anything else, a fraction (``12.5``) included,
+    -> ``BadCell``."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     text = str(value).strip()
     if text in ("", "/", "-"):
         return None
     try:
-        return int(float(text))
+        number = float(text)
     except ValueError:
         return BadCell(text)
+    return int(number) if number.is_integer() else BadCell(text)
+
+
+def required_frame(value) -> int | BadCell:
+    """An onset or offset cell, which every clip needs: as ``frame_number``, but an
+    empty cell is a ``BadCell`` (a problem naming the row), never the first or last
+    frame on disk."""
+    number = frame_number(value)
+    return BadCell("" if value is None or (isinstance(value, float) and pd.isna(value))
+                   else str(value).strip()) if number is None else number
 
 
 class ClipBuilder:

@@ -31,6 +31,7 @@ from mer_bench.data.folders import (
     FolderDataset,
     Problem,
     frame_number,
+    required_frame,
     read_sheet,
     require_columns,
     require_root,
@@ -81,8 +82,8 @@ def load_casme2(data_seed: int = 0, strict: bool = False,
             continue
         builder.add(subject=subject, clip=str(r["Filename"]).strip(),
                     emotion=normalize_emotion(r["Estimated Emotion"]), aus=_aus(r["Action Units"]),
-                    onset=frame_number(r["OnsetFrame"]), apex=frame_number(r["ApexFrame"]),
-                    offset=frame_number(r["OffsetFrame"]), fps=200.0,
+                    onset=required_frame(r["OnsetFrame"]), apex=frame_number(r["ApexFrame"]),
+                    offset=required_frame(r["OffsetFrame"]), fps=200.0,
                     folder=frames / subject / str(r["Filename"]).strip(),
                     pattern=r"(?:reg_)?img(\d+)\.jpg", source=sheet, row=int(i) + 2)
     return FolderDataset("casme2", builder, root, crop, strict, face_crop)
@@ -106,8 +107,8 @@ def load_samm(data_seed: int = 0, strict: bool = False,
             continue
         clip = str(r["Filename"]).strip()
         builder.add(subject=subject, clip=clip, emotion=normalize_emotion(r["Estimated Emotion"]),
-                    aus=_aus(r["Action Units"]), onset=frame_number(r["Onset Frame"]),
-                    apex=frame_number(r["Apex Frame"]), offset=frame_number(r["Offset Frame"]), fps=200.0,
+                    aus=_aus(r["Action Units"]), onset=required_frame(r["Onset Frame"]),
+                    apex=frame_number(r["Apex Frame"]), offset=required_frame(r["Offset Frame"]), fps=200.0,
                     folder=frames / subject / clip, pattern=r"\d+_(\d+)\.jpg", source=sheet,
                     row=int(i) + 15)
     return FolderDataset("samm", builder, root, True, strict, face_crop)
@@ -168,8 +169,8 @@ def load_mmew(data_seed: int = 0, strict: bool = False,
         emotion = normalize_emotion(r["Estimated Emotion"])
         clip = str(r["Filename"]).strip()
         builder.add(subject=subject, clip=clip, emotion=emotion, aus=_aus(r["Action Units"]),
-                    onset=frame_number(r["OnsetFrame"]), apex=frame_number(r["ApexFrame"]),
-                    offset=frame_number(r["OffsetFrame"]), fps=90.0, folder=frames / emotion / clip,
+                    onset=required_frame(r["OnsetFrame"]), apex=frame_number(r["ApexFrame"]),
+                    offset=required_frame(r["OffsetFrame"]), fps=90.0, folder=frames / emotion / clip,
                     pattern=r"(\d+)\.jpg", source=sheet, row=int(i) + 2)
     return FolderDataset("mmew", builder, root, True, strict, face_crop)
 
@@ -189,8 +190,8 @@ def load_casme(data_seed: int = 0, strict: bool = False,
             continue
         clip = str(r["Filename"]).strip()
         builder.add(subject=subject, clip=clip, emotion=normalize_emotion(r["Emotion"]), aus="",
-                    onset=frame_number(r["OnsetF"]), apex=frame_number(r["ApexF1"]),
-                    offset=frame_number(r["OffsetF"]), fps=60.0, folder=frames / subject / clip,
+                    onset=required_frame(r["OnsetF"]), apex=frame_number(r["ApexF1"]),
+                    offset=required_frame(r["OffsetF"]), fps=60.0, folder=frames / subject / clip,
                     pattern=rf"(?:reg_)?{clip}-(\d+)\.jpg", source=sheet, row=int(i) + 2)
     return FolderDataset("casme", builder, root, crop, strict, face_crop)
 
@@ -250,8 +251,8 @@ def load_casme_sq(data_seed: int = 0, strict: bool = False,
             continue
         apex = frame_number(r[3])
         builder.add(subject=f"s{subject_no}", clip=video, emotion=normalize_emotion(r[6]),
-                    aus=_aus(r[5]), onset=frame_number(r[2]), apex=None if apex == 0 else apex,
-                    offset=frame_number(r[4]), fps=30.0, folder=folder, pattern=r"img(\d+)\.jpg",
+                    aus=_aus(r[5]), onset=required_frame(r[2]), apex=None if apex == 0 else apex,
+                    offset=required_frame(r[4]), fps=30.0, folder=folder, pattern=r"img(\d+)\.jpg",
                     source=sheet, row=int(i) + 1,
                     kind="macro" if "macro" in str(r[7]).lower() else "micro")
     return FolderDataset("casme-sq", builder, root, True, strict, face_crop)

@@ -27,6 +27,8 @@ class ScratchClassifier(Method):
     holds the mean training loss per epoch (the runner adds the fitted model's training
     accuracy to the diagnostics, as for every method)."""
 
+    emits_scores = True
+
     @abstractmethod
     def network(self, in_channels: int, n_classes: int) -> nn.Module:
         """A fresh network: (b, in_channels, H, W) -> (b, n_classes) logits."""

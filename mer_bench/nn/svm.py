@@ -21,6 +21,8 @@ class LinearSVMMethod(Method):
     ``class_weight``: ``"balanced"`` reweights classes by inverse frequency; None is the
     plain SVM of the published baselines."""
 
+    emits_scores = True
+
     uses_torch = False
     class_weight: ClassVar[str | None] = "balanced"
 

@@ -53,6 +53,7 @@ def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, d
             rejected.append(str(err))
             continue
         problems, status = ([], VERIFIED) if written_here(path) else result_problems(result)
+        problems = problems or render_problems(path, result)
         if problems:
             rejected.append(f"{path}: {'; '.join(problems)}")
             continue
@@ -75,6 +76,17 @@ def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, d
     for line in rejected:
         print(f"mer-bench: skipping {line}", file=sys.stderr)
     return sorted(kept, key=lambda pr: pr[0])
+
+
+def render_problems(path: Path, result: dict) -> list[str]:
+    """What fails when ``result``'s row is drawn (empty: nothing). The schema is meant
+    to make this impossible; this keeps a file that gets past it to one "skipping" line
+    instead of a build that breaks for every row."""
+    try:
+        row(path, result, path.parent)
+    except Exception as err:  # noqa: BLE001 - any failure of a file is that file's problem
+        return [f"cannot be shown ({type(err).__name__}: {err})"]
+    return []
 
 
 def cell(value: object) -> str:

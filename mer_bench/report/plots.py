@@ -4,6 +4,7 @@ screen needed)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -27,8 +28,17 @@ def literal(text: object) -> str:
 
 
 def slug(text: str) -> str:
-    """A file-name-safe form of ``text`` (letters, digits, ``.-_``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120]
+    """A file-name-safe form of ``text`` that no other text shares: a name of the run-id
+    alphabet (``schema.NAME``) of at most 120 characters is its own slug; anything else
+    is cleaned to letters, digits and ``._-``, cut to 100 characters and given ``~`` and
+    the first 16 hex digits of its sha256 (``~`` is in no plain slug, and 64 bits of
+    hash leave no collision to find), so two run ids that differ only by a character
+    the cleaning drops never share a page or a figure."""
+    from mer_bench.report.schema import NAME
+    if len(text) <= 120 and NAME.fullmatch(text):
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.-")[:100] + "~" + digest
 
 
 def confusion_counts(result: dict) -> np.ndarray:

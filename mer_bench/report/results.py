@@ -3,7 +3,8 @@
 A result is plain JSON. Top-level keys: schema, run_id, method {name, preset, config,
 config_hash, inputs, file?}, protocol {name, version, params}, datasets, dataset,
 dataset_fingerprint, synthetic, corruption? {kind, share, seed, n_corrupted},
-label_scheme {name, classes}, seeds, folds, data_problems (clips a real-data loader
+label_scheme {name, classes}, seeds, folds, resumed_folds? (task keys taken from an
+interrupted run's fold files, ``mer_bench.partial``), data_problems (clips a real-data loader
 skipped or warned about: kind, file, row, sample_id, detail, skip), fit_warnings
 [{message, tasks}], episode_shrink? {requested, effective {n_way, k_shot, q_query},
 tasks, of_tasks} (meta-training episodes smaller than asked), predictions [{sample_id,
@@ -111,17 +112,49 @@ def environment() -> dict:
             "cpu_count": os.cpu_count(), "gpu": gpu, "packages": versions, "git_commit": commit}
 
 
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of ``path`` when it is a regular file (a symlink to one is followed) of at
+    most ``limit`` bytes. A FIFO, device, socket or folder is refused without opening it
+    for a blocking read (``O_NONBLOCK``, then ``fstat`` of what was opened), and no more
+    than ``limit`` + 1 bytes are ever read, so no file can hang or exhaust a reader."""
+    import stat as stat_module
+    if not stat_module.S_ISREG(os.stat(path).st_mode):
+        raise MerBenchError(f"{shown_path(path)}: not a regular file")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat_module.S_ISREG(info.st_mode):
+            raise MerBenchError(f"{shown_path(path)}: not a regular file")
+        if info.st_size > limit:
+            raise MerBenchError(f"{shown_path(path)}: {info.st_size / 2**20:.0f} MiB, above the "
+                                f"{limit / 2**20:.0f} MiB a result file may have")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise MerBenchError(f"{shown_path(path)}: grew past {limit / 2**20:.0f} MiB while read")
+    return data
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as text that any terminal, markdown file or page can hold: a name that
+    is not UTF-8 (bytes the file system allows) is shown with escapes."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return ascii(text)
+
+
 def load_result(path: Path) -> dict:
     """Read and check a result file's shape and types (``schema.schema_problems``) before
-    anything else reads it; errors name the file and what is wrong with it."""
+    anything else reads it; errors name the file and what is wrong with it. Only a
+    regular file of at most ``MAX_BYTES`` whose name is UTF-8 is read (``read_regular``)."""
     from mer_bench.report.schema import MAX_BYTES, MAX_DEPTH, schema_problems
     path = Path(path)
+    if shown_path(path) != str(path):
+        raise MerBenchError(f"{shown_path(path)}: the file name is not UTF-8; rename it")
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise MerBenchError(f"{path}: {size / 2**20:.0f} MiB, above the "
-                                f"{MAX_BYTES / 2**20:.0f} MiB a result file may have")
-        data = json.loads(path.read_bytes())
+        data = json.loads(read_regular(path, MAX_BYTES))
     except RecursionError:
         raise MerBenchError(f"{path}: JSON nested deeper than {MAX_DEPTH} levels") from None
     except (OSError, ValueError) as err:  # ValueError: JSONDecodeError, UnicodeDecodeError

@@ -12,11 +12,21 @@ robustness track; the preset is a known one; a fold's test subjects are not also
 among its training subjects; timing figures are finite, non-negative and below
 ``LIMIT``. Files above ``MAX_BYTES`` or nested deeper than ``MAX_DEPTH`` are refused
 before and while parsing.
+
+Every other block a reader touches is typed too (``BLOCKS``: folds, run options,
+recipe departures, adapter file, macro source, code identity, diagnostics,
+environment, episodes, corruption), every string is clean text (no lone surrogate,
+no control character but tab and line breaks: ``text_problem``), the run id and the
+method name are names from ``NAME`` (no path separator, nothing a file name or a page
+could be confused by), and counts a reader loops over are bounded (``MAX_SEEDS``
+seeds, ``MAX_STAGES`` diagnostics stages, ``MAX_CURVE`` points a curve, the
+protocol's own parameter bounds), so no file can make a reader crash or hang.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from numbers import Real
 
 MAX_BYTES = 512 * 2**20
@@ -26,13 +36,25 @@ MAX_DEPTH = 16
 LIMIT = 1e15
 """Largest plausible timing figure (bytes of memory, samples per second, seconds)."""
 PRESETS = ("paper", "fast", "smoke")
+MAX_SEEDS = 64
+"""Most seeds a run or a result may list (committed rows: at most 5)."""
+MAX_STAGES = 32
+"""Most training stages a task's diagnostics may report (adapters report 1-4)."""
+MAX_CURVE = 1000
+"""Most points a stored loss curve may have (the runner keeps 50)."""
+MAX_TASKS = 100_000
+"""Most entries of a per-task list (folds x seeds; few-shot episodes x seeds)."""
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}")
+"""A run id or method name: letters, digits and ``._+-``, not starting with a dot or a
+dash — safe as a file name, a URL and a markdown or HTML cell as it is."""
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
@@ -52,6 +74,28 @@ def depth(value: object) -> int:
     return deepest
 
 
+def text_problem(value: object) -> str:
+    """The first string (key or value) anywhere in ``value`` that is not clean text — a
+    lone surrogate (no encoder writes it) or a control character other than tab and
+    line breaks — as a problem line; empty when every string is clean."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            strings = [k for k in item if isinstance(k, str)]
+            todo.extend(v for v in item.values() if not isinstance(v, (int, float)))
+        elif isinstance(item, list):
+            strings = []
+            todo.extend(v for v in item if not isinstance(v, (int, float)))
+        else:
+            strings = [item] if isinstance(item, str) else []
+        for text in strings:
+            if _BAD_TEXT.search(text):
+                return (f"the string {ascii(text)[:40]} holds a lone surrogate or a control "
+                        f"character")
+    return ""
+
+
 def _typed(result: dict, path: str, kind: type | tuple, what: str) -> list[str]:
     value = result
     for key in path.split("."):
@@ -61,7 +105,7 @@ def _typed(result: dict, path: str, kind: type | tuple, what: str) -> list[str]:
     if kind is bool:
         ok = isinstance(value, bool)
     elif kind is int:
-        ok = _is_int(value)
+        ok = is_int(value)
     else:
         ok = isinstance(value, kind) and not isinstance(value, bool)
     return [] if ok else [f"'{path}' must be {what}; got {type(value).__name__} {_short(value)}"]
@@ -91,9 +135,17 @@ def schema_problems(result: object) -> list[str]:
     if depth(result) > MAX_DEPTH:
         return [f"nested deeper than {MAX_DEPTH} levels"]
     problems = [p for path, kind, what in TOP_LEVEL for p in _typed(result, path, kind, what)]
-    for key in ("dataset", "run_id"):
-        if key in result:
-            problems += _typed(result, key, str, "a string")
+    if problems:
+        return problems
+    bad_text = text_problem(result)
+    if bad_text:
+        return [bad_text]
+    for key in ("run_id", "method.name"):
+        value = result.get("run_id") if key == "run_id" else result["method"]["name"]
+        if not (isinstance(value, str) and NAME.fullmatch(value)):
+            return [f"'{key}' must be a name of letters, digits and ._+- (at most 255); got "
+                    f"{_short(value)}"]
+    problems += _block_problems(result)
     if problems:
         return problems
     classes = result["label_scheme"]["classes"]
@@ -101,14 +153,17 @@ def schema_problems(result: object) -> list[str]:
         problems.append("'label_scheme.classes' must be a non-empty list of strings")
     if not all(isinstance(d, str) for d in result["datasets"]):
         problems.append("'datasets' must be a list of strings")
-    if not result["seeds"] or not all(_is_int(s) and 0 <= s < 2**32 for s in result["seeds"]):
-        problems.append(f"'seeds' must be integers in [0, 2^32); got {_short(result['seeds'])}")
+    seeds = result["seeds"]
+    if not seeds or len(seeds) > MAX_SEEDS or not all(is_int(s) and 0 <= s < 2**32 for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        problems.append(f"'seeds' must be 1 to {MAX_SEEDS} distinct integers in [0, 2^32); got "
+                        f"{_short(seeds)}")
     if result["method"]["preset"] not in PRESETS:
         problems.append(f"unknown preset {_short(result['method']['preset'])}; "
                         f"known: {', '.join(PRESETS)}")
     problems += _metric_problems(result["metrics"])
     problems += _timing_problems(result["timing"])
-    problems += _fold_problems(result.get("folds", []))
+    problems += _fold_problems(result["folds"])
     if not problems:
         problems += _prediction_problems(result, len(classes))
     return problems[:5]
@@ -117,7 +172,7 @@ def schema_problems(result: object) -> list[str]:
 def _metric_problems(metrics: dict) -> list[str]:
     return [f"'metrics.{k}' must be a finite number; got {_short(metrics.get(k))}"
             for k in ("accuracy", "uf1", "uar")
-            if not (_is_number(metrics.get(k)) and math.isfinite(metrics[k]))]
+            if not (is_number(metrics.get(k)) and math.isfinite(metrics[k]))]
 
 
 TIMING_TEXT = ("dtype", "device")
@@ -133,22 +188,207 @@ def _timing_problems(timing: dict) -> list[str]:
         elif key == "per_task":
             if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
                 problems.append("'timing.per_task' must be a list of objects")
-        elif value is not None and not (_is_number(value) and math.isfinite(value)
+        elif value is not None and not (is_number(value) and math.isfinite(value)
                                         and 0 <= value < LIMIT):
             problems.append(f"'timing.{key}' must be a finite number in [0, {LIMIT:g}) or null; "
                             f"got {_short(value)}")
     return problems
 
 
-def _fold_problems(folds: object) -> list[str]:
-    if not isinstance(folds, list) or not all(isinstance(f, dict) for f in folds):
-        return ["'folds' must be a list of objects"]
-    for f in folds:
+FOLD_FIELDS = (("seed", int), ("fold", str), ("test_subjects", list), ("n_train", int),
+               ("n_test", int))
+
+
+def _fold_problems(folds: list) -> list[str]:
+    for i, f in enumerate(folds):
+        bad = [key for key, kind in FOLD_FIELDS if not _kind(f.get(key), kind)]
+        if bad or not all(isinstance(s, str) for s in f["test_subjects"]) or \
+                not all(isinstance(s, str) for s in f.get("train_subjects") or ()):
+            return [f"folds[{i}]: needs seed, fold, test_subjects (strings), n_train and n_test "
+                    f"of their types; wrong: {', '.join(bad) or 'subjects'}"]
         both = set(f.get("test_subjects") or ()) & set(f.get("train_subjects") or ())
         if both:
             return [f"fold {_short(f.get('fold'))}: subject {sorted(both)[0]!r} is on both the "
                     f"training and the test side"]
     return []
+
+
+def _kind(value: object, kind: type) -> bool:
+    if kind is int:
+        return is_int(value)
+    if kind is float:
+        return is_number(value) and math.isfinite(value)
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _scalar(value: object) -> bool:
+    """A config or option value: a finite number, a string, a boolean, null, or a list of
+    those (nested once: tuples of tuples)."""
+    if isinstance(value, list):
+        return len(value) <= 256 and all(_scalar(v) and not isinstance(v, list) or
+                                         isinstance(v, list) and all(not isinstance(w, (list, dict))
+                                                                     and _scalar(w) for w in v)
+                                         for v in value)
+    return value is None or isinstance(value, (str, bool)) or (
+        is_number(value) and math.isfinite(value))
+
+
+def _flat_dict(value: object, what: str) -> list[str]:
+    if not isinstance(value, dict) or not all(_scalar(v) for v in value.values()):
+        return [f"'{what}' must be an object of numbers, strings, booleans or lists of them"]
+    return []
+
+
+def _block_problems(result: dict) -> list[str]:
+    """Types of the optional and nested blocks readers use (``BLOCKS``)."""
+    problems = []
+    for key, check in BLOCKS:
+        value = result
+        for part in key.split("."):
+            value = value.get(part, _ABSENT) if isinstance(value, dict) else _ABSENT
+        if value is _ABSENT:
+            if key in REQUIRED_BLOCKS:
+                problems.append(f"'{key}' is missing")
+            continue
+        problems += check(value, key)
+    return problems
+
+
+_ABSENT = object()
+REQUIRED_BLOCKS = ("folds", "dataset")
+
+
+def _typed_list(kind: type, limit: int = MAX_TASKS):
+    def check(value, key):
+        if not isinstance(value, list) or len(value) > limit or \
+                not all(_kind(v, kind) for v in value):
+            return [f"'{key}' must be a list of at most {limit:,} {kind.__name__} values"]
+        return []
+    return check
+
+
+def _string(value, key):
+    return [] if isinstance(value, str) else [f"'{key}' must be a string; got {_short(value)}"]
+
+
+def _departures(value, key):
+    if not isinstance(value, dict) or not all(isinstance(v, dict) and all(_scalar(x) for x in v.values())
+                                              for v in value.values()):
+        return [f"'{key}' must map each field to an object of preset -> value"]
+    return []
+
+
+def _adapter_file(value, key):
+    if not (isinstance(value, dict) and isinstance(value.get("path"), str)
+            and isinstance(value.get("sha256"), str) and re.fullmatch("[0-9a-f]{64}", value["sha256"])):
+        return [f"'{key}' must be an object with a path and a 64-digit hex sha256"]
+    return []
+
+
+def _auxiliary(value, key):
+    if not (isinstance(value, dict) and isinstance(value.get("macro"), str)
+            and all(_scalar(v) for v in value.values())):
+        return [f"'{key}' must be an object with a 'macro' name"]
+    return []
+
+
+def _run_options(value, key):
+    from mer_bench.data.folders import FACE_CROPS
+    problems = _flat_dict({k: v for k, v in value.items() if k != "overrides"}, key) \
+        if isinstance(value, dict) else [f"'{key}' must be an object"]
+    if problems:
+        return problems
+    threads, crop = value.get("threads", 1), value.get("face_crop", "detect")
+    if not (is_int(threads) and 1 <= threads <= 256) or not isinstance(value.get("amp", False), bool) \
+            or crop not in FACE_CROPS:
+        return [f"'{key}': threads must be 1..256, amp a boolean, face_crop one of {FACE_CROPS}"]
+    return _flat_dict(value.get("overrides", {}), f"{key}.overrides")
+
+
+def _code(value, key):
+    if not isinstance(value, dict) or not all(_scalar(v) for v in value.values()):
+        return [f"'{key}' must be an object of strings and numbers"]
+    return []
+
+
+def _environment(value, key):
+    if not isinstance(value, dict) or not all(
+            _scalar(v) or isinstance(v, dict) and all(_scalar(w) for w in v.values())
+            for v in value.values()):
+        return [f"'{key}' must be an object of strings, numbers and objects of them"]
+    return []
+
+
+def _corruption(value, key):
+    from mer_bench.features.corruptions import CORRUPTIONS as KINDS
+    if not (isinstance(value, dict) and value.get("kind") in KINDS
+            and _kind(value.get("share"), float) and 0 < value["share"] <= 1
+            and is_int(value.get("seed")) and 0 <= value["seed"] < 2**32):
+        return [f"'{key}' must name a kind ({', '.join(KINDS)}), a share in (0, 1] and a seed"]
+    return []
+
+
+def _episodes(value, key):
+    if not isinstance(value, list) or len(value) > MAX_TASKS:
+        return [f"'{key}' must be a list of at most {MAX_TASKS:,} episodes"]
+    for i, e in enumerate(value):
+        if not (isinstance(e, dict) and is_int(e.get("seed")) and is_int(e.get("episode"))
+                and isinstance(e.get("support"), list) and isinstance(e.get("support_labels"), list)
+                and all(isinstance(s, str) for s in e["support"])
+                and all(is_int(c) for c in e["support_labels"])):
+            return [f"'{key}[{i}]' must have an integer seed and episode, support ids and "
+                    f"integer support labels"]
+    return []
+
+
+def _diagnostics(value, key):
+    if not isinstance(value, dict):
+        return [f"'{key}' must be an object"]
+    tasks, summary = value.get("per_task", []), value.get("summary", {})
+    if not isinstance(tasks, list) or len(tasks) > MAX_TASKS or not isinstance(summary, dict) \
+            or len(summary) > MAX_STAGES:
+        return [f"'{key}' must hold a per_task list and a summary of at most {MAX_STAGES} stages"]
+    for name, figures in summary.items():
+        if not (isinstance(figures, dict) and all(v is None or _kind(v, float) for v in figures.values())):
+            return [f"'{key}.summary.{_short(name)}' must map figures to numbers"]
+    for i, task in enumerate(tasks):
+        stages = task.get("stages") if isinstance(task, dict) else None
+        if not (isinstance(stages, dict) and len(stages) <= MAX_STAGES and is_int(task.get("seed"))
+                and isinstance(task.get("group"), str)
+                and all(_stage_ok(s) for s in stages.values())):
+            return [f"'{key}.per_task[{i}]' must have a seed, a group and at most {MAX_STAGES} "
+                    f"stages of numbers (a loss curve of at most {MAX_CURVE} points)"]
+    return []
+
+
+def _stage_ok(stage: object) -> bool:
+    if not isinstance(stage, dict):
+        return False
+    for name, v in stage.items():
+        if name == "loss":
+            if not (isinstance(v, list) and len(v) <= MAX_CURVE and all(_kind(x, float) for x in v)):
+                return False
+        elif not (v is None or _kind(v, float)):
+            return False
+    steps = stage.get("steps", 1)
+    return steps is None or (is_int(steps) and 0 <= steps < 2**40)
+
+
+def _protocol_params(value, key):
+    return _flat_dict(value, key)
+
+
+BLOCKS = (("dataset", _string), ("folds", lambda v, k: [] if isinstance(v, list) and len(v) <= MAX_TASKS
+                                   and all(isinstance(f, dict) for f in v)
+                                   else [f"'{k}' must be a list of objects"]),
+          ("protocol.params", _protocol_params), ("method.config", _flat_dict),
+          ("method.recipe_departures", _departures), ("method.file", _adapter_file),
+          ("method.auxiliary", _auxiliary), ("method.config_hash", _string),
+          ("run_options", _run_options), ("code", _code), ("environment", _environment),
+          ("corruption", _corruption), ("episodes", _episodes), ("diagnostics", _diagnostics),
+          ("protocol.version", lambda v, k: [] if is_int(v) else [f"'{k}' must be an integer"]),
+          ("datasets", _typed_list(str, 64)), ("resumed_folds", _typed_list(str)))
+"""(dotted key, check) of the blocks beyond ``TOP_LEVEL``; absent optional blocks pass."""
 
 
 PREDICTION_TYPES = (("sample_id", str), ("dataset", str), ("subject", str), ("fold", str),
@@ -164,7 +404,7 @@ def _prediction_problems(result: dict, n_classes: int) -> list[str]:
             return [f"prediction {i} is not an object"]
         for key, kind in PREDICTION_TYPES:
             value = p.get(key)
-            if not (_is_int(value) if kind is int else isinstance(value, kind)):
+            if not (is_int(value) if kind is int else isinstance(value, kind)):
                 return [f"prediction {i}: '{key}' must be {'an integer' if kind is int else 'a string'}"
                         f"; got {type(value).__name__} {_short(value)}"]
         if not (0 <= p["y_true"] < n_classes and 0 <= p["y_pred"] < n_classes):
@@ -173,21 +413,21 @@ def _prediction_problems(result: dict, n_classes: int) -> list[str]:
             return [f"prediction {i}: 'corrupted' is only a boolean on the robustness track "
                     f"(a result with a 'corruption' block)"]
         episode = p.get("episode")
-        if episode is not None and not _is_int(episode):
+        if episode is not None and not is_int(episode):
             return [f"prediction {i}: 'episode' must be an integer or null"]
         scores = p.get("scores")
         if scores is not None:
-            problem = _score_problem(scores, p["y_pred"], n_classes,
+            problem = score_problem(scores, p["y_pred"], n_classes,
                                      supports.get((p["seed"], episode)))
             if problem:
                 return [f"prediction {i}: {problem}"]
     return []
 
 
-def _score_problem(scores: object, y_pred: int, n_classes: int, allowed: set | None) -> str:
+def score_problem(scores: object, y_pred: int, n_classes: int, allowed: set | None) -> str:
     if not isinstance(scores, list) or len(scores) != n_classes:
         return f"'scores' must be a list of {n_classes} numbers"
-    if not all(s is None or (_is_number(s) and math.isfinite(s)) for s in scores):
+    if not all(s is None or (is_number(s) and math.isfinite(s)) for s in scores):
         return "'scores' must be finite numbers or null (NaN and infinity are not scores)"
     candidates = [c for c in range(n_classes) if scores[c] is not None
                   and (not allowed or c in allowed)]

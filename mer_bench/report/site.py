@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from mer_bench.errors import MerBenchError
+from mer_bench.features.cache import current_umask
 from mer_bench.report.leaderboard import (
     corruption_label,
     macro_label,
@@ -278,8 +282,8 @@ def result_page(path: Path, result: dict, best: dict | None, out: Path) -> str:
     method, m = result["method"], result["metrics"]
     try:
         command = run_command(result, path)
-    except MerBenchError as err:
-        command = f"(cannot be rebuilt here: {err})"
+    except Exception as err:  # an unregistered method, a config this code cannot build
+        command = f"(cannot be rebuilt here: {type(err).__name__}: {err})"
     stale = stale_label(result)
     body = [f"<h1>{esc(method['name'])} · {esc(result['protocol']['name'])} · "
             f"{esc(result.get('dataset'))} · {esc(result['label_scheme']['name'])}</h1>",
@@ -321,12 +325,44 @@ def result_page(path: Path, result: dict, best: dict | None, out: Path) -> str:
 
 def build_site(results: list[tuple[Path, dict]], out: Path) -> Path:
     """Write the site for verified ``results`` (``collect``) into ``out``; returns the
-    index page. Pages and figures of an earlier build there are replaced."""
+    index page. The site is built in a new folder beside ``out`` and swapped in by
+    renames only when complete (``swap_in``): a build that fails — a full disk, an
+    interrupt — leaves the previous site as it was and no half-written folder."""
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        _write_site(results, staging)
+        swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out / "index.html"
+
+
+def swap_in(new: Path, out: Path) -> None:
+    """Replace the folder ``out`` by the complete folder ``new``: ``out`` is renamed
+    aside, ``new`` renamed into its place (if that fails the old one is renamed back),
+    then the old one removed."""
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old.rmdir()
+        out.rename(old)
+    try:
+        new.rename(out)
+    except BaseException:
+        if old is not None:
+            old.rename(out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    os.chmod(out, 0o777 & ~current_umask())
+
+
+def _write_site(results: list[tuple[Path, dict]], out: Path) -> None:
     for folder in ("results", "plots", "assets"):
         (out / folder).mkdir(parents=True, exist_ok=True)
-        for stale in (out / folder).glob("*.*"):
-            stale.unlink()
     for asset in ASSETS.iterdir():
         (out / "assets" / asset.name).write_bytes(asset.read_bytes())
     best = {}
@@ -335,6 +371,4 @@ def build_site(results: list[tuple[Path, dict]], out: Path) -> Path:
     for path, r in results:
         (out / "results" / page_name(r)).write_text(result_page(path, r, best.get(table_key(r)), out))
     (out / "robustness.html").write_text(robustness_page(results, out))
-    index = out / "index.html"
-    index.write_text(index_page(results, out))
-    return index
+    (out / "index.html").write_text(index_page(results, out))

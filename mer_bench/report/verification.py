@@ -6,8 +6,13 @@ follow from the predictions" (``mer_bench.report.results.verify_result``):
 - the protocol, rebuilt from the stored name and parameters, regenerates its folds
   for every stored seed on the dataset (under the stored label scheme), and the
   predictions must test exactly those units (sample, seed, fold, episode) with the
-  dataset's ``y_true``; few-shot support sets stored in the file must be the
-  regenerated ones (so ``k_shot`` and ``seeds`` cannot disagree with the predictions);
+  dataset's ``y_true``, ``subject`` and ``dataset`` (intervals resample subjects and
+  CDE scores per source, so neither can be relabelled); the ``folds`` block must be the
+  regenerated one; few-shot support sets stored in the file must be the regenerated
+  ones (so ``k_shot`` and ``seeds`` cannot disagree with the predictions);
+- a method that declares scores (``Method.emits_scores``) must have them on every
+  prediction, and any result has them on all predictions or on none (dropping the
+  scores would skip the argmax check of ``schema``);
 - on the robustness track, the flagged clips must be the corruption's chosen ones.
 
 Synthetic twins are always available, so their results are checked in full. A real
@@ -91,9 +96,28 @@ def check_against_data(result: dict) -> tuple[list[str], str]:
         samples = _labelled(dataset, result["label_scheme"]["name"])
     except MerBenchError as err:
         return [str(err)], UNVERIFIED
+    problems = _score_problems(result)
     if samples is None:
-        return _official_list_problems(result), UNVERIFIED
-    return _fold_problems(result, samples), VERIFIED
+        return problems + _official_list_problems(result), UNVERIFIED
+    return problems + _fold_problems(result, samples), VERIFIED
+
+
+def _score_problems(result: dict) -> list[str]:
+    """Scores on every prediction or on none; on every one for a method that declares
+    them (an installed adapter; an adapter file is not imported to ask)."""
+    from mer_bench.methods import get_method_class
+    with_scores = sum(p.get("scores") is not None for p in result["predictions"])
+    if 0 < with_scores < len(result["predictions"]):
+        return [f"{len(result['predictions']) - with_scores} predictions lack the scores the "
+                f"others have"]
+    if with_scores or result["method"].get("file"):
+        return []
+    try:
+        declared = get_method_class(result["method"]["name"]).emits_scores
+    except MerBenchError:
+        return []
+    return [f"method {result['method']['name']!r} emits scores, and these predictions have "
+            f"none"] if declared else []
 
 
 def _fold_problems(result: dict, samples: pd.DataFrame) -> list[str]:
@@ -106,10 +130,11 @@ def _fold_problems(result: dict, samples: pd.DataFrame) -> list[str]:
     if protocol.version != result["protocol"].get("version", protocol.version):
         return [f"protocol version {result['protocol'].get('version')} is not the installed "
                 f"{protocol.version}; rerun to compare"]
-    expected, supports = Counter(), {}
+    expected, supports, groups = Counter(), {}, {}
     for seed in result["seeds"]:
         for fold in protocol.folds(samples, seed):
             expected.update((sid, seed, fold.name, fold.episode) for sid in fold.test_ids)
+            groups.setdefault((seed, fold.train_group), []).append(fold)
             if fold.support_ids is not None:
                 supports[(seed, fold.episode)] = sorted(fold.support_ids)
     stored = Counter((p["sample_id"], p["seed"], p["fold"], p.get("episode"))
@@ -121,16 +146,30 @@ def _fold_problems(result: dict, samples: pd.DataFrame) -> list[str]:
                         f"{result['seeds']}: {sum(missing.values())} expected test units missing "
                         f"(e.g. {_first(missing)}), {sum(extra.values())} unexpected "
                         f"(e.g. {_first(extra)})")
-    truth = dict(zip(samples["sample_id"], samples["label"]))
-    wrong = [p["sample_id"] for p in result["predictions"] if truth.get(p["sample_id"]) != p["y_true"]]
-    if wrong:
-        problems.append(f"{len(wrong)} y_true values are not the dataset's labels (e.g. {wrong[0]})")
+    problems += _truth_problems(result, samples)
+    from mer_bench.protocols.base import fold_table
+    if result["folds"] != fold_table([(seed, group, folds) for (seed, group), folds in groups.items()]):
+        problems.append("the 'folds' block is not the protocol's folds (test subjects, sizes)")
     for episode in result.get("episodes", []):
         if sorted(episode["support"]) != supports.get((episode["seed"], episode["episode"])):
             problems.append(f"support set of seed {episode['seed']} episode {episode['episode']} "
                             f"is not the protocol's")
             break
     problems += _corruption_problems(result, samples)
+    return problems
+
+
+def _truth_problems(result: dict, samples: pd.DataFrame) -> list[str]:
+    """Each prediction's ``y_true``, ``subject`` and ``dataset`` are its clip's."""
+    truth = {column: dict(zip(samples["sample_id"], samples[column]))
+             for column in ("label", "subject", "dataset")}
+    problems = []
+    for field, column in (("y_true", "label"), ("subject", "subject"), ("dataset", "dataset")):
+        wrong = [p["sample_id"] for p in result["predictions"]
+                 if truth[column].get(p["sample_id"]) != p[field]]
+        if wrong:
+            problems.append(f"{len(wrong)} '{field}' values are not the dataset's (e.g. "
+                            f"{wrong[0]})")
     return problems
 
 
