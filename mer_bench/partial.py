@@ -65,6 +65,8 @@ def accepted(done: dict[str, dict], tasks: list, samples: pd.DataFrame, n_classe
              ) -> dict[str, dict]:
     """The records of ``done`` that are a valid output of their task (module docstring);
     the others are set aside with a warning and computed again."""
+    if not done:
+        return {}
     by_key = {t.key: t for t in tasks}
     truth = samples.set_index("sample_id")[["label", "subject", "dataset"]].to_dict("index")
     kept = {}
