@@ -10,7 +10,7 @@ that reads one. The re-run writes into a fresh folder (never over the result it
 checks). Predictions are matched by test unit (sample, seed, fold, episode); scores,
 where both files have them, are compared too.
 
-The promise checked (``Reproduction.verdict``): predicted classes exactly, and scores
+The promise checked (``Reproduction.identical``): predicted classes exactly, and scores
 within ``SCORE_TOLERANCE`` — the drift that the same code shows between x86-64 CPUs
 (OpenBLAS, OpenCV and torch pick kernels per instruction set, and float sums in
 another order differ in the last digits). ``strict=True`` (``--strict``) asks for
@@ -29,7 +29,8 @@ from mer_bench.errors import MerBenchError
 METRICS = ("accuracy", "uf1", "uar")
 SCORE_TOLERANCE = 1e-2
 """Largest change of a stored score that still counts as the same prediction across
-machines. Measured on the committed flow-svm rows (README, "Reproducing a row"): an
+machines. Measured on the committed flow-svm rows (README, "Stale rows and mer-bench
+reproduce"): an
 Intel Xeon's AVX-512 kernels moved them by up to 4.8e-4 from the Haswell (AVX2) kernels
 that made them, an AMD EPYC's AVX-512 kernels by up to 3.6e-4, and Sandy Bridge (AVX,
 no FMA) kernels simulated on the EPYC by up to 5.2e-3; no class moved. The tolerance is
