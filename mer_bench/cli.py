@@ -171,9 +171,14 @@ def cmd_datasets(args) -> int:
     table = pd.crosstab(samples["subject"].str.split("/").str[-1], samples["emotion"], margins=True)
     print(table.to_string())
     problems = list(dataset.problems)
-    print("frames checked: every frame file is a regular file; the key frames (onset, apex, "
-          "offset) of each clip were decoded and compared in size; other frames are decoded "
-          "when a method reads them")
+    if args.all_frames and hasattr(dataset, "frame_problems"):
+        problems += dataset.frame_problems()
+        print("frames checked: every frame of every clip decoded and compared in size with "
+              "its onset frame")
+    elif hasattr(dataset, "frame_problems"):
+        print("frames checked: the key frames (onset, apex, offset) of each clip decoded and "
+              "compared in size; --all-frames decodes every frame (a run stops, naming the "
+              "file, at a frame that does not decode or differs in size)")
     print(f"{len(problems)} problems" + (":" if problems else ""))
     for p in problems:
         print(f"  {p.line()}")
@@ -359,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="detect (default): crop the face of real datasets distributed as "
                            "whole frames (SAMM, raw CASME II / SMIC, MMEW, CASME, CAS(ME)^2, "
                            "CK+); none: use the frames whole (your own face crops)")
+    data.add_argument("--all-frames", action="store_true",
+                      help="with check: decode every frame of every clip, not only the key "
+                           "frames, and report clips with broken or wrong-size frames")
     data.set_defaults(func=cmd_datasets)
 
     lst = sub.add_parser("list", help="list datasets, protocols, methods and label schemes")

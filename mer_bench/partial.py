@@ -33,9 +33,10 @@ TIMING_NUMBERS = ("fit_seconds", "n_train", "params", "model_bytes", "peak_memor
                   "threads")
 
 
-def load_partial(partial_dir: Path, run_hash: str, resume: bool, fresh: bool) -> dict[str, dict]:
-    """Task key -> output of the fold files in ``partial_dir`` that carry ``run_hash``
-    (unchecked against the tasks yet: ``accepted``). With ``fresh`` the folder is
+def load_partial(partial_dir: Path, run_hash: str, resume: bool, fresh: bool
+                 ) -> dict[str, tuple[Path, dict]]:
+    """Task key -> (file, output) of the fold files in ``partial_dir`` that carry
+    ``run_hash`` (unchecked against the tasks yet: ``accepted``). With ``fresh`` the folder is
     removed; files there without ``resume`` stop the run."""
     files = sorted(partial_dir.glob("*.json")) if partial_dir.is_dir() else []
     if files and fresh:
@@ -57,26 +58,25 @@ def load_partial(partial_dir: Path, run_hash: str, resume: bool, fresh: bool) ->
         if record.get("run_hash") != run_hash:
             raise MerBenchError(f"{f} was computed under another setting of this run (its "
                                 f"identity differs); --fresh discards the folder's folds")
-        done[record["key"]] = record | {"_file": str(f)}
+        done[record["key"]] = (f, record)
     return done
 
 
-def accepted(done: dict[str, dict], tasks: list, samples: pd.DataFrame, n_classes: int
-             ) -> dict[str, dict]:
-    """The records of ``done`` that are a valid output of their task (module docstring);
-    the others are set aside with a warning and computed again."""
+def accepted(done: dict[str, tuple[Path, dict]], tasks: list, samples: pd.DataFrame,
+             n_classes: int) -> dict[str, dict]:
+    """Task key -> output, of the records of ``done`` that are a valid output of their
+    task (module docstring); the others are set aside with a warning and computed again."""
     if not done:
         return {}
     by_key = {t.key: t for t in tasks}
     truth = samples.set_index("sample_id")[["label", "subject", "dataset"]].to_dict("index")
     kept = {}
-    for key, record in done.items():
-        path = record.pop("_file")
+    for key, (path, record) in done.items():
         task = by_key.get(key)
         problem = ("no task of this run has this key" if task is None else
                    _record_problem(record, task, truth, n_classes))
         if problem:
-            _set_aside(Path(path), problem)
+            _set_aside(path, problem)
         else:
             kept[key] = record
     return kept

@@ -305,6 +305,28 @@ def test_undecodable_key_frame_is_found_and_its_clip_skipped(small_casme2, capsy
     assert main(["datasets", "check", "--dataset", "casme2", "--strict"]) == 2
 
 
+def test_broken_or_resized_non_key_frames_are_found_by_all_frames_and_stop_a_read(
+        small_casme2, capsys):
+    dataset = quiet_load("casme2")
+    first, second = (dataset.samples.iloc[k] for k in (0, 1))
+    between = int(first["onset"]) + 1  # neither onset, apex nor offset in the fixtures
+    assert between not in (int(first["apex"]), int(first["offset"]))
+    dataset.paths[first["sample_id"]][between].write_bytes(b"garbage, not a jpeg")
+    frame = cv2.imread(str(dataset.paths[second["sample_id"]][int(second["onset"]) + 1]))
+    cv2.imwrite(str(dataset.paths[second["sample_id"]][int(second["onset"]) + 1]),
+                cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2)))
+    assert main(["datasets", "check", "--dataset", "casme2"]) == 0
+    out = capsys.readouterr().out
+    assert "bad frames" not in out and "--all-frames decodes every frame" in out
+    assert main(["datasets", "check", "--dataset", "casme2", "--all-frames"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("bad frames") == 2 and "does not decode" in out and "differs in size" in out
+    again = quiet_load("casme2")
+    every = np.arange(int(second["n_frames"]))
+    with pytest.raises(MerBenchError, match="frame of .* px in a clip of .*--all-frames"):
+        again.frames(second["sample_id"], every, 32)
+
+
 def test_strict_fails_on_problems_not_on_kept_clip_warnings(small_casme2):
     sheet = small_casme2 / "CASME2-coding-20190701.xlsx"
     _edit_sheet(sheet, lambda ws: setattr(ws.cell(row=2, column=5), "value", "/"))  # as sub04/EP12_01f

@@ -417,6 +417,7 @@ class FolderDataset(Dataset):
         columns = ["sample_id", "dataset", "subject", "clip", "emotion", "aus", "onset", "apex",
                    "offset", "fps", "n_frames", "kind"]
         self.samples = validate_samples(pd.DataFrame(rows, columns=columns), source=str(root))
+        self._onsets = dict(zip(self.samples["sample_id"], self.samples["onset"].astype(int)))
         self.name = name
         self.paths = builder.paths
         self._clips = {sid: digests[sid] for sid in self.samples["sample_id"]}
@@ -425,12 +426,50 @@ class FolderDataset(Dataset):
         self._decoded = threading.local()
 
     def frames(self, sample_id: str, indices: np.ndarray, size: int) -> np.ndarray:
+        """Frames ``indices`` of the clip, face-cropped and resized: uint8 (n, size,
+        size, 3). A frame that does not decode, or whose size is not the onset frame's
+        (it would be resized silently into the clip's motion), is an error naming the
+        file (``datasets check --all-frames`` lists every such frame)."""
+        box = self._boxes.get(sample_id)
         if getattr(self._decoded, "clip", None) != sample_id:
-            self._decoded.clip, self._decoded.crops = sample_id, {}
-        crops, box = self._decoded.crops, self._boxes.get(sample_id)
+            onset = self._onsets[sample_id]
+            image = read_rgb(self.paths[sample_id][onset])
+            self._decoded.clip, self._decoded.shape = sample_id, image.shape
+            self._decoded.crops = {onset: np.ascontiguousarray(crop(image, box))}
+        crops = self._decoded.crops
         for i in {int(i) for i in indices} - crops.keys():
-            crops[i] = np.ascontiguousarray(crop(read_rgb(self.paths[sample_id][i]), box))
+            path = self.paths[sample_id][i]
+            image = read_rgb(path)
+            if image.shape != self._decoded.shape:
+                raise MerBenchError(f"{path}: frame of {image.shape[1]}x{image.shape[0]} px in a "
+                                    f"clip of {self._decoded.shape[1]}x{self._decoded.shape[0]}; "
+                                    f"`mer-bench datasets check --dataset {self.name} "
+                                    f"--all-frames` lists every such frame")
+            crops[i] = np.ascontiguousarray(crop(image, box))
         return np.stack([resize_square(crops[int(i)], size) for i in indices])
+
+    def frame_problems(self) -> list[Problem]:
+        """Every frame of every kept clip decoded (gray, 1/8 scale) and compared in size
+        with the clip's onset frame: one problem per clip with a frame that does not
+        decode or differs in size (``datasets check --all-frames``)."""
+        problems = thread_map(self._clip_frame_problem, list(self.paths))
+        return [p for p in problems if p is not None]
+
+    def _clip_frame_problem(self, sample_id: str) -> Problem | None:
+        paths = self.paths[sample_id]
+        onset = paths[self._onsets[sample_id]]
+        expected = cv2.imread(str(onset), cv2.IMREAD_REDUCED_GRAYSCALE_8).shape
+        bad = []
+        for path in paths:
+            image = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+            if image is None or image.shape != expected:
+                bad.append((path, "does not decode" if image is None else "differs in size"))
+        if not bad:
+            return None
+        detail = "; ".join(f"{p.name} {why}" for p, why in bad[:5]) + (
+            f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
+        return Problem("bad frames", str(bad[0][0]), None, sample_id,
+                       f"{len(bad)} of {len(paths)} frames: {detail}", skip=False)
 
     def clip_fingerprint(self, sample_id: str) -> str:
         """The content digest of the clip's frame files (``mer_bench.data.digests``)."""
