@@ -1,7 +1,8 @@
 """How often do the leaderboard's 95 % intervals cover the truth? (a script, not a test)
 
     python benchmarks/interval_coverage.py [--reps 400] [--fewshot-reps 100] [--draws 2000]
-                                           [--fewshot-draws 1000]
+                                           [--fewshot-draws 1000] [--holdout-reps 200]
+                                           [--only pooled|fewshot|holdout|few-subjects]
 
 Simulates per-subject predictions shaped like the real datasets — the subjects and
 per-subject class counts of the casme2-5, smic-3, samm-5 twins and of the 68-subject
@@ -23,6 +24,20 @@ sigmoid(b_c + u_s + v_e) (v_e ~ N(0, 0.3²): an episode's support set), errors g
 episode's other classes. The truth is the expected per-episode metric over fresh pools
 of people and episodes (Monte Carlo, 6,000 episodes from 1,500 pools).
 
+Holdout: every replicate draws its population of subjects as for pooled shapes; each of
+S seeds x 5 repeats holds out a random 40 % of them (3:2), and a subject's clips are
+predicted afresh in every repeat (a retrained model: correct with probability
+sigmoid(b_c + u_s + v_r), v_r ~ N(0, 0.3²) per repeat; u_s the person's, shared by all
+repeats and seeds). The statistic is the protocol's: the mean over (seed, repeat) units
+of each unit's metric. The truth is its expectation over fresh studies (Monte Carlo,
+2,000 studies). Methods, both from ``Holdout.summarize`` (2,000 draws): the
+subject-cluster bootstrap-t of the mean over units with the spread between repeats added
+to its SE (the leaderboard's; one person is one cluster across repeats and seeds) beside
+the t-interval over repeats it replaced.
+
+Few subjects: pooled shapes of 2-8 subjects (the first subjects of casme2-5), to find
+where the bootstrap-t stops keeping its promise (``intervals.MIN_CLUSTERS``).
+
 Prints, per shape, method and metric: coverage, its Monte Carlo standard error, the share
 of misses below the truth, and the mean width.
 """
@@ -34,10 +49,12 @@ import time
 from statistics import NormalDist
 
 import numpy as np
+import pandas as pd
 
 from mer_bench.data.datasets import load_dataset
 from mer_bench.data.schemes import get_scheme
 from mer_bench.nn.episodes import eligible_classes, sample_episode
+from mer_bench.protocols.holdout import Holdout
 from mer_bench.report.intervals import WeightedMetric, draw_weights, studentize, unit_cells
 from mer_bench.report.metrics import HEADLINE, headline_from_confusion
 
@@ -45,6 +62,8 @@ POOLED_SHAPES = [("synth-smic", "smic-3"), ("synth-casme2", "casme2-5"),
                  ("synth-samm", "samm-5"), ("synth-megc2019", "megc2019")]
 FEWSHOT_SHAPES = [("synth-smic", "smic-3", 3), ("synth-casme2", "casme2-5", 3),
                   ("synth-samm", "samm-5", 3), ("synth-megc2019", "megc2019", 3)]
+HOLDOUT_SHAPES = [("synth-smic", "smic-3", 1), ("synth-casme2", "casme2-5", 1),
+                  ("synth-casme2", "casme2-5", 3)]
 SIGMA = 1.0
 """sd of the per-subject logit effect: subjects' accuracies spread over about ±0.2."""
 K_SHOT = Q_QUERY = 5
@@ -95,7 +114,7 @@ def pooled_replicate(profiles, logits, errors, rng, n_boot) -> dict:
     for c in range(n_classes):
         cells[0, :, c, :] = rng.multinomial(drawn[:, c], probs[:, c, :])
     seed = int(rng.integers(2 ** 31))
-    chosen = studentize(WeightedMetric(cells), n_boot, seed)
+    chosen = studentize(WeightedMetric(cells), n_boot, seed, min_clusters=1)
     return {"bootstrap-t (leaderboard)": {k: chosen[k].interval() for k in HEADLINE},
             "percentile (reference)": percentile_reference(cells, n_boot, seed)}
 
@@ -177,6 +196,67 @@ def run_fewshot(dataset: str, scheme: str, n_way: int, reps: int, n_boot: int,
                      f"{n_episodes} episodes)", truth, outcomes)
 
 
+REPEATS = 5
+
+
+def holdout_units(profiles, logits, errors, effects, seeds: int, rng) -> np.ndarray:
+    """int (n, 4) rows (unit, subject, y_true, y_pred): ``seeds`` x ``REPEATS`` 3:2
+    splits of the subjects, each held-out subject's clips predicted afresh."""
+    n_subjects, n_classes = profiles.shape
+    held = max(1, round(n_subjects * 0.4))
+    rows = []
+    for unit in range(seeds * REPEATS):
+        tested = rng.permutation(n_subjects)[:held]
+        probs = row_probabilities(logits, errors, effects[tested] + rng.normal(0, 0.3))
+        for k, s in enumerate(tested):
+            for c in range(n_classes):
+                counts = rng.multinomial(profiles[s, c], probs[k, c])
+                for predicted in np.flatnonzero(counts):
+                    rows += [(unit, s, c, predicted)] * int(counts[predicted])
+    return np.asarray(rows, np.int64)
+
+
+def holdout_replicate(profiles, logits, errors, seeds, rng) -> dict:
+    """The leaderboard's interval and the t-interval over repeats it replaced, of one
+    simulated holdout study, both from the protocol's own ``summarize``."""
+    n_subjects, n_classes = profiles.shape
+    drawn = profiles[rng.integers(0, n_subjects, n_subjects)]
+    rows = holdout_units(drawn, logits, errors, rng.normal(0, SIGMA, n_subjects), seeds, rng)
+    frame = pd.DataFrame({"y_true": rows[:, 2], "y_pred": rows[:, 3],
+                          "subject": rows[:, 1].astype(str), "seed": rows[:, 0] // REPEATS,
+                          "fold": [f"repeat{u % REPEATS}" for u in rows[:, 0]]})
+    metrics = Holdout(repeats=REPEATS).summarize(frame, tuple(map(str, range(n_classes))))
+    return {"bootstrap-t over subjects + repeat spread (leaderboard)": metrics["ci"],
+            "t-interval over repeats (reference)": metrics["ci_repeats"]}
+
+
+def run_holdout(dataset: str, scheme: str, seeds: int, reps: int, rng) -> list[dict]:
+    subjects, labels, n_classes = labelled(dataset, scheme)
+    profiles = np.zeros((subjects.max() + 1, n_classes), np.int64)
+    np.add.at(profiles, (subjects, labels), 1)
+    logits, errors = class_model(n_classes)
+    studies = []
+    for _ in range(2000):
+        drawn = profiles[rng.integers(0, len(profiles), len(profiles))]
+        rows = holdout_units(drawn, logits, errors, rng.normal(0, SIGMA, len(profiles)), 1, rng)
+        studies.append({k: float(np.mean(v)) for k, v in episode_metrics(rows, n_classes).items()})
+    truth = {k: float(np.mean([s[k] for s in studies])) for k in HEADLINE}
+    outcomes = [holdout_replicate(profiles, logits, errors, seeds, rng) for _ in range(reps)]
+    return summarize(f"{scheme} holdout ({len(profiles)} subjects, {seeds} seed"
+                     f"{'s' if seeds > 1 else ''} x {REPEATS} repeats)", truth, outcomes)
+
+
+def run_few_subjects(n_subjects: int, reps: int, n_boot: int, rng) -> list[dict]:
+    subjects, labels, n_classes = labelled("synth-casme2", "casme2-5")
+    profiles = np.zeros((subjects.max() + 1, n_classes), np.int64)
+    np.add.at(profiles, (subjects, labels), 1)
+    profiles = profiles[np.argsort(-profiles.sum(1))[:n_subjects]]
+    logits, errors = class_model(n_classes)
+    truth = pooled_truth(profiles, logits, errors)
+    outcomes = [pooled_replicate(profiles, logits, errors, rng, n_boot) for _ in range(reps)]
+    return summarize(f"casme2-5 pooled, {n_subjects} subjects", truth, outcomes)
+
+
 def summarize(shape: str, truth: dict, outcomes: list[dict]) -> list[dict]:
     """One row per (method, metric): coverage, MC SE, share of misses below, width."""
     rows = []
@@ -213,21 +293,29 @@ def main() -> None:
                              "halves the run, the t* quantiles move by Monte Carlo noise only)")
     parser.add_argument("--episodes", type=int, default=200, help="episodes per few-shot run")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=["pooled", "fewshot"])
+    parser.add_argument("--holdout-reps", type=int, default=200,
+                        help="replicates per holdout shape")
+    parser.add_argument("--only", choices=["pooled", "fewshot", "holdout", "few-subjects"])
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     rows = []
-    if args.only != "fewshot":
+    if args.only in (None, "pooled"):
         for dataset, scheme in POOLED_SHAPES:
             rows += run_pooled(dataset, scheme, args.reps, args.draws, rng)
-    if args.only != "pooled":
+    if args.only in (None, "holdout"):
+        for dataset, scheme, seeds in HOLDOUT_SHAPES:
+            rows += run_holdout(dataset, scheme, seeds, args.holdout_reps, rng)
+    if args.only in (None, "few-subjects"):
+        for n_subjects in (2, 3, 4, 5, 6, 8):
+            rows += run_few_subjects(n_subjects, args.reps, args.draws, rng)
+    if args.only in (None, "fewshot"):
         for dataset, scheme, n_way in FEWSHOT_SHAPES:
             rows += run_fewshot(dataset, scheme, n_way, args.fewshot_reps, args.fewshot_draws,
                                 args.episodes, rng)
     print_table(rows)
     print(f"\n{time.perf_counter() - start:.0f} s; replicates: {args.reps} pooled, "
-          f"{args.fewshot_reps} few-shot; bootstrap draws: {args.draws} pooled, "
+          f"{args.holdout_reps} holdout, {args.fewshot_reps} few-shot; bootstrap draws: {args.draws} pooled, "
           f"{args.fewshot_draws} few-shot")
 
 

@@ -70,6 +70,7 @@ def _corruption(args):
 def cmd_run(args) -> int:
     from mer_bench.timing import size_pools_before_load
     size_pools_before_load(args.threads)  # before numpy loads: no threadpoolctl call needed
+    from mer_bench.report.intervals import interval_label
     from mer_bench.report.leaderboard import collect, row, write
     from mer_bench.runner import RunOptions, run
     _apply_data_roots(args)
@@ -97,8 +98,7 @@ def cmd_run(args) -> int:
     if mine and not args.quiet:
         m = mine[0][1]["metrics"]
         synthetic = " (synthetic data)" if mine[0][1]["synthetic"] else ""
-        print(f"UF1 {m['uf1']:.3f} [{m['ci']['uf1'][0]:.3f}, {m['ci']['uf1'][1]:.3f}]  "
-              f"UAR {m['uar']:.3f} [{m['ci']['uar'][0]:.3f}, {m['ci']['uar'][1]:.3f}]  "
+        print(f"UF1 {interval_label(m, 'uf1')}  UAR {interval_label(m, 'uar')}  "
               f"accuracy {m['accuracy']:.3f}{synthetic}")
         print(f"leaderboard row in {board}:")
         print("| " + " | ".join(map(str, row(*mine[0], board.parent))) + " |")

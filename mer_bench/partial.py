@@ -94,7 +94,8 @@ def _record_problem(record: dict, task, truth: dict, n_classes: int) -> str:
         return "predictions, timing, episodes or diagnostics of the wrong type"
     if not all(is_number(timing.get(k)) for k in TIMING_NUMBERS):
         return f"timing needs the numbers {', '.join(TIMING_NUMBERS)}"
-    expected = sorted((sid, fold.name, fold.episode) for fold in task.folds for sid in fold.test_ids)
+    expected = sorted((sid, fold.name, fold.episode)
+                      for fold in task.folds for sid in fold.test_ids)
     try:
         stored = sorted((p["sample_id"], p["fold"], p.get("episode")) for p in predictions)
     except (TypeError, KeyError):

@@ -31,8 +31,9 @@ SCORE_TOLERANCE = 1e-2
 """Largest change of a stored score that still counts as the same prediction across
 machines. Measured on the committed flow-svm rows (README, "Stale rows and mer-bench
 reproduce"): an Intel Xeon's AVX-512 kernels moved them by up to 4.8e-4 from the
-Haswell (AVX2) kernels that made them, an AMD EPYC's AVX-512 kernels by up to 3.6e-4, and Sandy Bridge (AVX,
-no FMA) kernels simulated on the EPYC by up to 5.2e-3; no class moved. The tolerance is
+Haswell (AVX2) kernels that made them, an AMD EPYC's AVX-512 kernels by up to 3.6e-4,
+and Sandy Bridge (AVX, no FMA) kernels simulated on the EPYC by up to 5.2e-3; no class
+moved. The tolerance is
 about twice the largest drift seen; linear-SVM decision values are O(1), so it stays
 far below a change that moves a class (classes are compared exactly anyway)."""
 STRICT_TOLERANCE = 1e-9

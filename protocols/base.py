@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mer_bench.errors import MerBenchError
-from mer_bench.report.intervals import INTERVAL_METHOD, headline_intervals
+from mer_bench.report.intervals import headline_intervals, interval_method
 from mer_bench.report.metrics import (
     HEADLINE,
     classification_metrics,
@@ -144,7 +144,7 @@ def pooled_summary(predictions: pd.DataFrame, classes: tuple[str, ...],
     out = classification_metrics(y_true, y_pred, classes)
     out["ci"] = headline_intervals(y_true, y_pred, predictions["subject"].to_numpy(),
                                    predictions["seed"].to_numpy(), len(classes))
-    out["ci_method"] = INTERVAL_METHOD
+    out["ci_method"] = interval_method(out["ci"])
     if per_subject:
         out["per_subject"] = _headline_by(predictions, "subject", classes)
     if per_dataset:
@@ -171,6 +171,29 @@ def seed_spread(predictions: pd.DataFrame, classes: tuple[str, ...]) -> dict:
     per_seed = _headline_by(predictions, "seed", classes)
     spread = {k: t_interval([m[k] for m in per_seed.values()]) for k in HEADLINE}
     return {"per_seed": per_seed, "seed_spread": spread}
+
+
+def unit_mean_summary(predictions: pd.DataFrame, classes: tuple[str, ...], unit: str,
+                      beside: str, balanced: bool = False, add_unit_spread: bool = False) -> dict:
+    """``repeated_summary`` over ``unit`` (fold = a holdout repeat, episode), with its
+    t-interval over units moved to ``beside`` (and ``beside``_method) and, as the
+    headline ``ci``, the bootstrap-t over subjects of the mean per-unit metric: one
+    person is one cluster across units and seeds (the units reuse the same people, so a
+    t-interval over units misses the variation from sampling people: ``benchmarks/
+    interval_coverage.py``). ``balanced``: each unit keeps its per-class counts in every
+    draw (few-shot episodes). ``add_unit_spread``: the standard error of the mean over
+    units (sd / √units) is added in quadrature to the subject jackknife's, for what the
+    subject draws hold fixed — which people each holdout split tests."""
+    out = repeated_summary(predictions, classes, unit=unit)
+    out[beside], out[f"{beside}_method"] = out["ci"], out.pop("ci_method")
+    unit_key = predictions["seed"].astype(str) + "/" + predictions[unit].astype(str)
+    spread = ({k: out["sd"][k] / np.sqrt(out["n_repeats"]) for k in HEADLINE}
+              if add_unit_spread else None)
+    column = {c: predictions[c].to_numpy() for c in ("y_true", "y_pred", "subject", "seed")}
+    out["ci"] = headline_intervals(column["y_true"], column["y_pred"], column["subject"],
+                                   column["seed"], len(classes), units=unit_key.to_numpy(),
+                                   balanced=balanced, added_se=spread)
+    return out
 
 
 def repeated_summary(predictions: pd.DataFrame, classes: tuple[str, ...], unit: str) -> dict:

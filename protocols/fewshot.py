@@ -9,9 +9,15 @@ import pandas as pd
 
 from mer_bench.errors import MerBenchError
 from mer_bench.nn.episodes import eligible_classes, sample_episode
-from mer_bench.protocols.base import MAX_EPISODES, Fold, Protocol, repeated_summary
+from mer_bench.protocols.base import (
+    MAX_EPISODES,
+    Fold,
+    Protocol,
+    repeated_summary,
+    unit_mean_summary,
+)
 from mer_bench.protocols.holdout import split_subjects
-from mer_bench.report.intervals import INTERVAL_METHOD, headline_intervals
+from mer_bench.report.intervals import INTERVAL_METHOD, interval_method
 from mer_bench.report.metrics import HEADLINE, t_interval
 from mer_bench.seeding import stable_seed
 
@@ -79,13 +85,9 @@ def episodic_summary(predictions: pd.DataFrame, classes: tuple[str, ...]) -> dic
     episodes, which only measures the variation between episodes drawn from one pool of
     held-out people (its coverage of the generalization target is far below 95 %); with
     several seeds, the per-seed means and their t-interval apart (``seed_spread``)."""
-    out = repeated_summary(predictions, classes, unit="episode")
-    out["ci_episodes"], out["ci_episodes_method"] = out["ci"], out.pop("ci_method")
-    episode_key = predictions["seed"].astype(str) + "/" + predictions["episode"].astype(str)
-    out["ci"] = headline_intervals(predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy(),
-                                   predictions["subject"].to_numpy(), predictions["seed"].to_numpy(),
-                                   len(classes), units=episode_key.to_numpy(), balanced=True)
-    out["ci_method"] = "mean per-episode metric; " + INTERVAL_METHOD + "; class-balanced episodes"
+    out = unit_mean_summary(predictions, classes, "episode", "ci_episodes", balanced=True)
+    out["ci_method"] = interval_method(
+        out["ci"], "mean per-episode metric; " + INTERVAL_METHOD + "; class-balanced episodes")
     if predictions["seed"].nunique() > 1:
         per_seed = {str(s): {k: v for k, v in repeated_summary(part, classes, "episode").items()
                              if k in HEADLINE}

@@ -48,7 +48,7 @@ BAD = [
     (["--method", "flow-svm", "--protocol", "fewshot", "--q-query", "0"], "q_query must be an integer in [1, "),
     (["--method", "flow-svm", "--protocol", "holdout", "-P", "repeats=0"], "repeats must be an integer in [1, "),
     (["--method", "flow-svm", "--protocol", "holdout", "-P", "repeats=1"],
-     "repeats must be >= 2, got 1: its interval is a t-interval over repeats"),
+     "repeats must be >= 2, got 1: the protocol reports mean +- sd over repeats"),
     (["--method", "flow-svm", "--protocol", "holdout", "-P", "train_fraction=1.5"],
      "train_fraction must be a number in (0, 1); got 1.5"),
     (["--method", "flow-svm", "--protocol", "kfold5", "-P", "n_splits=1"], "n_splits must be an integer in [2, "),

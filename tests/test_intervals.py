@@ -37,7 +37,7 @@ def test_pooled_interval_holds_the_estimate_and_is_deterministic():
         assert 0 <= ci[k][0] < point[k] < ci[k][1] <= 1
     assert ci == headline_intervals(y_true, y_pred, subjects, seeds, 3)
     single = headline_intervals(y_true, y_pred, np.zeros(len(y_true)), seeds, 3)
-    assert single["uf1"] == [pytest.approx(point["uf1"])] * 2  # one subject: nothing varies
+    assert single["uf1"] is None  # one subject: no interval (intervals.MIN_CLUSTERS)
 
 
 def test_jackknife_se_of_accuracy_is_the_textbook_delete_one_subject_jackknife():

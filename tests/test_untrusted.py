@@ -95,8 +95,9 @@ MALFORMED = [
     ("diagnostics of the wrong shape", _set("diagnostics", {"per_task": "x"}), "'diagnostics'"),
     ("diagnostics with text", _set("diagnostics", {"summary": {"s": {"loss": "high"}}}),
      "'diagnostics.summary"),
-    ("3,000 diagnostics stages", _set("diagnostics", {"per_task": [{"seed": 0, "group": "g",
-                                                                     "stages": {str(i): {} for i in range(3000)}}]}),
+    ("3,000 diagnostics stages",
+     _set("diagnostics", {"per_task": [{"seed": 0, "group": "g",
+                                        "stages": {str(i): {} for i in range(3000)}}]}),
      "stages"),
     ("environment a string", _set("environment", "x"), "'environment'"),
     ("no run_id", _set("run_id", _DELETE), "'run_id' must be a name"),
@@ -130,7 +131,8 @@ def test_a_malformed_result_file_is_one_skipped_line(genuine, tmp_path, capsys, 
      "emits scores, and these predictions have none"),
     (lambda d: [p.update(y_pred=p["y_true"]) or p.pop("scores") for p in d["predictions"][:5]],
      "predictions lack the scores the others have"),
-], ids=["one subject", "relabelled dataset", "folds block", "scores deleted", "some scores deleted"])
+], ids=["one subject", "relabelled dataset", "folds block", "scores deleted",
+        "some scores deleted"])
 def test_a_forged_field_a_number_depends_on_is_refused(genuine, tmp_path, capsys, edit, says):
     skipped_with(forged(genuine, tmp_path, edit), capsys, says)
 
@@ -270,7 +272,7 @@ def test_a_site_build_that_fails_leaves_the_previous_site(genuine, tmp_path, mon
 
 def test_resume_sets_aside_fold_files_that_are_not_this_runs(tmp_path, shared_cache, monkeypatch,
                                                             recwarn):
-    import mer_bench.runner as runner
+    from mer_bench import runner
     options = RunOptions(method="flow-svm", protocol="loso", preset="smoke", out_dir=tmp_path,
                          cache_dir=shared_cache, progress=False)
     monkeypatch.setattr(runner.shutil, "rmtree", lambda *a, **k: None)  # keep the fold files
@@ -304,8 +306,10 @@ LOL = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
 
 @pytest.mark.parametrize("xml", [
     LOL,
-    b'<?xml version="1.0"?><!--' + b"x" * 5000 + b'--><!DOCTYPE a [<!ENTITY e "entity-expanded">]><a>&e;</a>',
-    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>'.encode("utf-16"),
+    b'<?xml version="1.0"?><!--' + b"x" * 5000
+    + b'--><!DOCTYPE a [<!ENTITY e "entity-expanded">]><a>&e;</a>',
+    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>'
+    .encode("utf-16"),
 ], ids=["entity expansion", "after a 4 KiB comment", "UTF-16"])
 def test_a_sheet_that_declares_a_doctype_anywhere_is_refused(xml, tmp_path):
     from mer_bench.data.folders import refuse_doctype
@@ -317,7 +321,8 @@ def test_a_sheet_that_declares_a_doctype_anywhere_is_refused(xml, tmp_path):
 def test_frame_cells_and_frame_files_that_are_not_frames_are_data_problems(tmp_path):
     from mer_bench.data.folders import BadCell, frame_files, frame_number, required_frame
     assert isinstance(frame_number("12.5"), BadCell) and frame_number("12.0") == 12
-    assert isinstance(required_frame(""), BadCell) and isinstance(required_frame(float("nan")), BadCell)
+    assert isinstance(required_frame(""), BadCell)
+    assert isinstance(required_frame(float("nan")), BadCell)
     assert frame_number("") is None and required_frame(7) == 7
     (tmp_path / "img1.jpg").write_bytes(b"x")
     os.mkfifo(tmp_path / "img2.jpg")

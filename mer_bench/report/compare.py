@@ -14,9 +14,12 @@ difference. Then:
   a p below the draws' resolution reads ``p<0.0005``; few-shot episodes keep their
   per-class query counts in every draw, as in their headline interval;
 - McNemar's exact test on per-clip correctness (A right / B wrong against A wrong /
-  B right), binomial, two-sided — not for few-shot, whose units are (clip, episode)
-  pairs that repeat each clip many times, so they are not independent: there the
-  bootstrap is the test, and the output says so.
+  B right), binomial, two-sided — only where its assumption holds: one seed and each
+  clip predicted once (loso, kfold5, cde, lodo). Few-shot episodes and holdout repeats
+  predict a clip many times, and several seeds predict it once per seed, so the units
+  are not independent: under the null it rejected 9-28 % of the time there. Then it is
+  not computed, the bootstrap is the test, and the output says why;
+- fewer than ``MIN_CLUSTERS`` subjects: refused (``TooFewClusters``), with the reason.
 """
 
 from __future__ import annotations
@@ -45,9 +48,20 @@ PER_UNIT_MEAN = {"holdout": "fold", "fewshot": "episode"}
 UNIT_KEYS = ["sample_id", "seed", "fold", "episode"]
 METHOD = ("paired studentized bootstrap over subjects (one subject = one cluster across "
           "seeds; interval and p-value from the same draws) of the protocol's headline "
-          "statistic; McNemar's exact test on per-clip correctness (not for few-shot)")
-NO_MCNEMAR = ("McNemar not computed: few-shot units are (clip, episode) pairs that repeat "
-              "each clip, so they are not independent; the paired subject bootstrap is the test")
+          "statistic; McNemar's exact test on per-clip correctness (one seed, each clip "
+          "predicted once)")
+
+
+def mcnemar_refusal(protocol: str, n_seeds: int) -> str | None:
+    """Why McNemar's test does not apply to these paired units (None: it does)."""
+    if protocol in PER_UNIT_MEAN:
+        unit = "episodes" if protocol == "fewshot" else "repeats"
+        return (f"McNemar not computed: {protocol} {unit} predict each clip many times, so the "
+                f"units are not independent; the paired subject bootstrap is the test")
+    if n_seeds > 1:
+        return (f"McNemar not computed: {n_seeds} seeds predict each clip once per seed, so the "
+                f"units are not independent; the paired subject bootstrap is the test")
+    return None
 
 
 @dataclass(frozen=True)
@@ -62,11 +76,13 @@ class Comparison:
     ci: dict
     p_value: dict
     mcnemar: dict | None
+    no_mcnemar: str | None = None
+    """Why ``mcnemar`` is None (``mcnemar_refusal``)."""
 
     def to_json(self) -> dict:
         return {"a": self.a, "b": self.b, "setting": self.setting, "n_units": self.n_units,
                 "delta": self.delta, "ci": self.ci, "p_value": self.p_value,
-                "mcnemar": self.mcnemar, "method": METHOD}
+                "mcnemar": self.mcnemar, "no_mcnemar": self.no_mcnemar, "method": METHOD}
 
     def markdown(self) -> str:
         lines = [f"**{self.a}** vs **{self.b}** · {self.setting['protocol']} · "
@@ -79,7 +95,7 @@ class Comparison:
             lines.append(f"| {k.upper() if k != 'accuracy' else 'Accuracy'} | {self.delta[k]:+.3f} "
                          f"| [{lo:+.3f}, {hi:+.3f}] | {format_p(self.p_value[k], prefix=False)} |")
         m = self.mcnemar
-        lines += ["", NO_MCNEMAR if m is None else
+        lines += ["", self.no_mcnemar if m is None else
                   f"McNemar exact test on per-clip correctness: A right / B wrong {m['a_only']}, "
                   f"A wrong / B right {m['b_only']}, p = {m['p_value']:.3g}"]
         return "\n".join(lines)
@@ -178,11 +194,12 @@ def compare(a: dict, b: dict, n_boot: int = BOOTSTRAP_DRAWS, seed: int = 0) -> C
         units[keep].reset_index(drop=True), n_classes, setting["protocol"]))
     draws = studentize(statistic, n_boot, seed, seed_se, bounds=(-1.0, 1.0))
     correct = (units["y_pred_a"] == units["y_true"], units["y_pred_b"] == units["y_true"])
+    refusal = mcnemar_refusal(setting["protocol"], len(np.unique(seeds)))
     return Comparison(_name(a), _name(b), setting, len(units),
                       {k: draws[k].estimate for k in HEADLINE},
                       {k: draws[k].interval() for k in HEADLINE},
                       {k: draws[k].p_value() for k in HEADLINE},
-                      None if setting["protocol"] == "fewshot" else mcnemar(*correct))
+                      None if refusal else mcnemar(*correct), refusal)
 
 
 def common_seeds(a: dict, b: dict) -> tuple[dict, dict, list[int]]:

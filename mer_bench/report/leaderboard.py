@@ -20,13 +20,14 @@ from pathlib import Path
 
 from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import atomic_write_bytes
-from mer_bench.report.intervals import format_p
+from mer_bench.report.intervals import format_p, interval_label
 from mer_bench.report.reported import REPORTED
 from mer_bench.report.results import load_result, written_here
 from mer_bench.report.staleness import stale_label
 from mer_bench.report.verification import VERIFIED, result_problems
 
-COVERAGE = "pooled 0.94–0.97, few-shot 0.93–0.99 (percentile bootstrap before: 0.91–0.94)"
+COVERAGE = ("pooled 0.94–0.97, few-shot 0.93–0.99, holdout 0.92–0.99 (percentile bootstrap "
+            "before: 0.91–0.94; holdout's t-interval over repeats: 0.61–0.86)")
 """What ``benchmarks/interval_coverage.py`` measured (README table), shown in the header."""
 
 HEADERS = ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", "Accuracy", "Seeds",
@@ -98,11 +99,6 @@ def cell(value: object) -> str:
     for ch in "\\|`<>[]":
         text = text.replace(ch, "\\" + ch)
     return text
-
-
-def _interval(metrics: dict, key: str) -> str:
-    lo, hi = metrics["ci"][key]
-    return f"{metrics[key]:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def protocol_label(result: dict) -> str:
@@ -212,7 +208,7 @@ def row(path: Path, result: dict, root: Path) -> list:
                                else "unverified against data", stale_label(result)) if note]
     where = cell(shown) + "".join(f" ({cell(n)})" for n in notes)
     return [cell(f"{name} ({changes})" if changes else name), cell(preset_label(result)),
-            _interval(m, "uf1"), _interval(m, "uar"), f"{m['accuracy']:.3f}",
+            interval_label(m, "uf1"), interval_label(m, "uar"), f"{m['accuracy']:.3f}",
             cell(seeds_label(result)), _number(t.get("fit_seconds"), ".2f"),
             _throughput(t), _number(t.get("params"), ","), cell(_device(t)), where]
 
@@ -242,7 +238,7 @@ def versus_best(best: dict, other: dict) -> str:
         return "best"
     c, shared = paired_with(other, best)
     if c is None:
-        return "no common seeds" if not shared else "not paired"
+        return "no common seeds" if not shared else _unpaired_reason(other, best)
     text = f"{c.delta['uf1']:+.3f} ({format_p(c.p_value['uf1'])})"
     if not sorted(other["seeds"]) == shared == sorted(best["seeds"]):
         text += f" on seeds {','.join(map(str, shared))}"
@@ -269,6 +265,14 @@ def paired_with(result: dict, best: dict) -> tuple[object | None, list[int]]:
             comparison = None
         cached = _PAIRED[(id(result), id(best))] = (result, best, comparison, list(shared))
     return cached[2], cached[3]
+
+
+def _unpaired_reason(result: dict, best: dict) -> str:
+    """Why two results with common seeds have no paired test: too few subjects, or
+    they did not predict the same units."""
+    from mer_bench.report.intervals import MIN_CLUSTERS
+    subjects = {p["subject"] for p in result["predictions"]}
+    return "too few subjects for a test" if len(subjects) < MIN_CLUSTERS else "not paired"
 
 
 def seeds_label(result: dict) -> str:
@@ -317,7 +321,9 @@ def render(results: list[tuple[Path, dict]], root: Path, plots: bool = False) ->
              "counts kept (fewshot); with several seeds, widened to the between-seed spread "
              "where that is larger. `benchmarks/interval_coverage.py` measured their coverage "
              f"on simulated data shaped like casme2-5, smic-3, samm-5 and megc2019: "
-             f"{COVERAGE}. Holdout: t-interval over its repeats. A one-seed row of a trained "
+             f"{COVERAGE}. Holdout: the same bootstrap-t of the mean over repeats (one person is "
+             "one cluster across repeats), its SE widened by the spread between repeats. "
+             "Fewer than 5 subjects: no interval (*too few subjects*). A one-seed row of a trained "
              "method is marked: its interval holds no training randomness. *vs best*: the UF1 "
              "difference from the table's best row by the paired subject bootstrap-t (p from "
              "the same draws; `p<0.0005` = no draw of 2,000 reached it), on the seeds both "

@@ -88,9 +88,8 @@ def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Pa
         if not rate:
             continue
         m = result["metrics"]
-        low, high = m["ci"]["uf1"]
-        ax.errorbar([rate], [m["uf1"]], yerr=[[m["uf1"] - low], [high - m["uf1"]]], fmt="o",
-                    capsize=3)
+        below, above = _error(m["uf1"], m["ci"]["uf1"])
+        ax.errorbar([rate], [m["uf1"]], yerr=[[below], [above]], fmt="o", capsize=3)
         ax.annotate(literal(label), (rate, m["uf1"]), textcoords="offset points", xytext=(6, 4),
                     fontsize=8)
     ax.set_xscale("log")
@@ -99,6 +98,12 @@ def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Pa
     ax.set_title(literal(title), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, path)
+
+
+def _error(value: float, bounds: list[float] | None) -> tuple[float, float]:
+    """Error-bar lengths below and above ``value`` (none without an interval: too few
+    subjects)."""
+    return (0.0, 0.0) if bounds is None else (value - bounds[0], bounds[1] - value)
 
 
 def robustness_plot(series: list[tuple[str, list[tuple[float, float, list[float]]]]],
@@ -110,7 +115,7 @@ def robustness_plot(series: list[tuple[str, list[tuple[float, float, list[float]
     for label, points in series:
         shares = [p[0] for p in points]
         uf1 = [p[1] for p in points]
-        errors = [[p[1] - p[2][0] for p in points], [p[2][1] - p[1] for p in points]]
+        errors = np.array([_error(p[1], p[2]) for p in points]).T
         ax.errorbar(shares, uf1, yerr=errors, marker="o", capsize=3, label=literal(label))
     ax.set_xlabel("share of test clips corrupted")
     ax.set_ylabel("UF1 (95 % interval)")

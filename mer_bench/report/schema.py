@@ -269,15 +269,16 @@ def _string(value, key):
 
 
 def _departures(value, key):
-    if not isinstance(value, dict) or not all(isinstance(v, dict) and all(_scalar(x) for x in v.values())
-                                              for v in value.values()):
+    if not isinstance(value, dict) or not all(
+            isinstance(v, dict) and all(_scalar(x) for x in v.values()) for v in value.values()):
         return [f"'{key}' must map each field to an object of preset -> value"]
     return []
 
 
 def _adapter_file(value, key):
     if not (isinstance(value, dict) and isinstance(value.get("path"), str)
-            and isinstance(value.get("sha256"), str) and re.fullmatch("[0-9a-f]{64}", value["sha256"])):
+            and isinstance(value.get("sha256"), str)
+            and re.fullmatch("[0-9a-f]{64}", value["sha256"])):
         return [f"'{key}' must be an object with a path and a 64-digit hex sha256"]
     return []
 
@@ -295,7 +296,8 @@ def _run_options(value, key):
     if problems:
         return problems
     threads, crop = value.get("threads", 1), value.get("face_crop", "detect")
-    if not (is_int(threads) and 1 <= threads <= 256) or not isinstance(value.get("amp", False), bool) \
+    amp = value.get("amp", False)
+    if not (is_int(threads) and 1 <= threads <= 256) or not isinstance(amp, bool) \
             or not isinstance(crop, str):
         return [f"'{key}': threads must be 1..256, amp a boolean, face_crop a string (the "
                 f"runner checks its value when the row is re-run)"]
@@ -347,7 +349,8 @@ def _diagnostics(value, key):
             or len(summary) > MAX_STAGES:
         return [f"'{key}' must hold a per_task list and a summary of at most {MAX_STAGES} stages"]
     for name, figures in summary.items():
-        if not (isinstance(figures, dict) and all(v is None or _kind(v, float) for v in figures.values())):
+        if not (isinstance(figures, dict)
+                and all(v is None or _kind(v, float) for v in figures.values())):
             return [f"'{key}.summary.{_short(name)}' must map figures to numbers"]
     for i, task in enumerate(tasks):
         stages = task.get("stages") if isinstance(task, dict) else None
@@ -364,7 +367,8 @@ def _stage_ok(stage: object) -> bool:
         return False
     for name, v in stage.items():
         if name == "loss":
-            if not (isinstance(v, list) and len(v) <= MAX_CURVE and all(_kind(x, float) for x in v)):
+            if not (isinstance(v, list) and len(v) <= MAX_CURVE
+                    and all(_kind(x, float) for x in v)):
                 return False
         elif not (v is None or _kind(v, float)):
             return False
@@ -372,15 +376,24 @@ def _stage_ok(stage: object) -> bool:
     return steps is None or (is_int(steps) and 0 <= steps < 2**40)
 
 
-BLOCKS = (("dataset", _string), ("folds", lambda v, k: [] if isinstance(v, list) and len(v) <= MAX_TASKS
-                                   and all(isinstance(f, dict) for f in v)
-                                   else [f"'{k}' must be a list of objects"]),
+def _folds_block(value, key):
+    if isinstance(value, list) and len(value) <= MAX_TASKS \
+            and all(isinstance(f, dict) for f in value):
+        return []
+    return [f"'{key}' must be a list of at most {MAX_TASKS:,} objects"]
+
+
+def _integer(value, key):
+    return [] if is_int(value) else [f"'{key}' must be an integer"]
+
+
+BLOCKS = (("dataset", _string), ("folds", _folds_block),
           ("protocol.params", _flat_dict), ("method.config", _flat_dict),
           ("method.recipe_departures", _departures), ("method.file", _adapter_file),
           ("method.auxiliary", _auxiliary), ("method.config_hash", _string),
           ("run_options", _run_options), ("code", _code), ("environment", _environment),
           ("corruption", _corruption), ("episodes", _episodes), ("diagnostics", _diagnostics),
-          ("protocol.version", lambda v, k: [] if is_int(v) else [f"'{k}' must be an integer"]),
+          ("protocol.version", _integer),
           ("datasets", _typed_list(str, 64)), ("resumed_folds", _typed_list(str)))
 """(dotted key, check) of the blocks beyond ``TOP_LEVEL``; absent optional blocks pass."""
 
@@ -399,8 +412,9 @@ def _prediction_problems(result: dict, n_classes: int) -> list[str]:
         for key, kind in PREDICTION_TYPES:
             value = p.get(key)
             if not (is_int(value) if kind is int else isinstance(value, kind)):
-                return [f"prediction {i}: '{key}' must be {'an integer' if kind is int else 'a string'}"
-                        f"; got {type(value).__name__} {_short(value)}"]
+                what = "an integer" if kind is int else "a string"
+                return [f"prediction {i}: '{key}' must be {what}; got "
+                        f"{type(value).__name__} {_short(value)}"]
         if not (0 <= p["y_true"] < n_classes and 0 <= p["y_pred"] < n_classes):
             return [f"prediction {i}: class index outside 0..{n_classes - 1}"]
         if "corrupted" in p and (not on_track or not isinstance(p["corrupted"], bool)):

@@ -28,8 +28,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import current_umask
+from mer_bench.report.intervals import interval_label
 from mer_bench.report.leaderboard import (
     corruption_label,
     macro_label,
@@ -96,9 +96,8 @@ def _row_cells(result: dict, best: dict) -> list[str]:
         f' <small class="stale">({esc(stale)})</small>' if stale else "")
     cells = [_cell(link, result["method"]["name"]), _cell(esc(preset_label(result)))]
     for key in ("uf1", "uar"):
-        low, high = m["ci"][key]
-        cells.append(_cell(f"{m[key]:.3f} <small>[{low:.3f}, {high:.3f}]</small>",
-                           repr(m[key]), "number"))
+        value, _, bounds = interval_label(m, key).partition(" ")
+        cells.append(_cell(f"{value} <small>{esc(bounds)}</small>", repr(m[key]), "number"))
     cells.append(_cell(f"{m['accuracy']:.3f}", repr(m["accuracy"]), "number"))
     cells.append(_cell(esc(seeds_label(result))))
     for value, spec in ((t.get("fit_seconds"), ".2f"), (t.get("predict_samples_per_s"), ".0f"),
@@ -214,8 +213,8 @@ def robustness_page(results: list[tuple[Path, dict]], out: Path) -> str:
         return _page("Robustness", body + ["<p>No robustness-track results yet.</p>"])
     figure = robustness_plot(series, out / "plots" / "robustness.png")
     rows = "".join(f"<tr><td>{esc(label)}</td><td>{esc(share)}</td><td>{uf1:.3f}</td>"
-                   f"<td>[{ci[0]:.3f}, {ci[1]:.3f}]</td></tr>"
-                   for label, points in series for share, uf1, ci in points)
+                   f"<td>{'too few subjects' if ci is None else f'[{ci[0]:.3f}, {ci[1]:.3f}]'}"
+                   f"</td></tr>" for label, points in series for share, uf1, ci in points)
     return _page("Robustness", body + [
         f'<img class="figure" alt="UF1 against corrupted share" src="plots/{figure.name}">',
         '<table class="board"><thead><tr><th data-type="text">Line</th><th data-type="number">'
@@ -288,9 +287,8 @@ def result_page(path: Path, result: dict, best: dict | None, out: Path) -> str:
     body = [f"<h1>{esc(method['name'])} · {esc(result['protocol']['name'])} · "
             f"{esc(result.get('dataset'))} · {esc(result['label_scheme']['name'])}</h1>",
             f"<p>{'Synthetic data. ' if result['synthetic'] else ''}"
-            f"UF1 {m['uf1']:.3f} [{m['ci']['uf1'][0]:.3f}, {m['ci']['uf1'][1]:.3f}] · UAR "
-            f"{m['uar']:.3f} [{m['ci']['uar'][0]:.3f}, {m['ci']['uar'][1]:.3f}] · accuracy "
-            f"{m['accuracy']:.3f} · {esc(m.get('ci_method', ''))}</p>",
+            f"UF1 {esc(interval_label(m, 'uf1'))} · UAR {esc(interval_label(m, 'uar'))} · "
+            f"accuracy {m['accuracy']:.3f} · {esc(m.get('ci_method', ''))}</p>",
             f'<p class="stale">{esc(stale)}</p>' if stale else "",
             "<h2>Reproduce</h2>", f"<pre><code>{esc(command)}</code></pre>",
             f"<p>Result file: <code>{esc(path)}</code></p>"]
