@@ -37,15 +37,21 @@ def resolve(name_or_path: str) -> list[type[Method]]:
     return [get_method_class(name_or_path)]
 
 
-def tiny_data(specs: tuple[FeatureSpec, ...]) -> tuple[SampleSet, SampleSet, SampleSet]:
+def tiny_data(specs: tuple[FeatureSpec, ...], stand_in: bool = False
+              ) -> tuple[SampleSet, SampleSet, SampleSet]:
     """(train, test, support) from 6 synth-casme2 subjects; the test set sealed as in a
-    run (shuffled, opaque ids, labels and annotations hidden)."""
+    run (shuffled, opaque ids, labels and annotations hidden). ``stand_in``: features
+    are uniform random arrays of each spec's declared shape instead of computed ones
+    (``mer_bench.bench`` where an operator is missing)."""
     dataset = load_dataset("synth-casme2")
     rows = get_scheme("casme2-5", dataset.name).apply(dataset.samples)
     subjects = sorted(rows["subject"].unique())[:6]
     rows = rows[rows["subject"].isin(subjects)].reset_index(drop=True)
-    cache = FeatureCache(None)
-    feats = cache.materialize_all(dataset, rows, specs, progress=False)
+    if stand_in:
+        rng = np.random.default_rng(0)
+        feats = tuple(rng.random((len(rows), *spec.shape), dtype=np.float32) for spec in specs)
+    else:
+        feats = FeatureCache(None).materialize_all(dataset, rows, specs, progress=False)
     classes = get_scheme("casme2-5", dataset.name).classes
     is_test = rows["subject"].isin(subjects[4:]).to_numpy()
     train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)

@@ -1,5 +1,5 @@
 """``mer-bench`` command line: run, list, datasets, leaderboard build, plot, pretrain,
-check-method, compare.
+check-method, bench, compare, reproduce.
 
 Bad input (unknown names, a scheme that does not fit the dataset, an impossible
 few-shot setting) prints one line ``mer-bench: error: ...`` naming the bad value and the
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def cmd_run(args) -> int:
     size_pools_before_load(args.threads)  # before numpy loads: no threadpoolctl call needed
     from mer_bench.report.intervals import interval_label
     from mer_bench.report.leaderboard import collect, row, write
+    from mer_bench.devices import parse_devices
     from mer_bench.runner import RunOptions, run
     _apply_data_roots(args)
     if not args.out.strip():
@@ -84,6 +86,7 @@ def cmd_run(args) -> int:
         method=args.method, protocol=args.protocol, dataset=args.dataset, scheme=args.scheme,
         preset=args.preset, seeds=_seeds(args), device=args.device, jobs=args.jobs,
         threads=args.threads, amp=args.amp,
+        devices=parse_devices(args.devices) if args.devices else (),
         backend=args.backend, scheduler=args.scheduler, out_dir=Path(args.out),
         cache_dir=args.cache_dir,
         resume=args.resume, fresh=args.fresh, protocol_params=params,
@@ -256,6 +259,21 @@ def cmd_check_method(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_bench(args) -> int:
+    """One method's throughput ladder, FLOPs, parameters and training-step memory
+    (``mer_bench.bench``), without running a protocol."""
+    from mer_bench.bench import bench, format_rows
+    from mer_bench.methods import resolve_method
+    if not 1 <= args.threads <= 256:
+        raise MerBenchError(f"--threads {args.threads}: choose 1 to 256")
+    row = bench(resolve_method(args.method), args.preset, args.device, args.threads)
+    print(f"{row.method} · preset {row.preset} · {row.device_class} · one step per stage on "
+          f"{row.train_clips} synth-casme2 clips")
+    print(format_rows([row]))
+    print(f"FLOPs: {row.flops_note}")
+    return 0
+
+
 def cmd_compare(args) -> int:
     """Paired comparison of two methods' verified results (``mer_bench.report.compare``)."""
     import json
@@ -295,7 +313,7 @@ def cmd_reproduce(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mer_bench.data.folders import FACE_CROPS
+    from mer_bench.data import FACE_CROPS
     parser = argparse.ArgumentParser(prog="mer-bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -307,7 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", default="paper", help="paper, fast or smoke (default paper)")
     run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     run.add_argument("--seeds", help="several seeds, comma-separated (overrides --seed)")
-    run.add_argument("--jobs", type=int, default=1, help="parallel folds (default 1)")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="parallel folds (default 1); with --device cuda, folds at once on the "
+                          "GPU (checked against one fold's measured memory); with --devices, "
+                          "per device")
+    run.add_argument("--devices", metavar="LIST",
+                     help="spread folds over several GPUs: indices (0,1,...) or 'all' visible; "
+                          "--jobs folds per device")
     run.add_argument("--backend", default="loky",
                      help="where folds run: loky (local processes, default), dask, ray")
     run.add_argument("--scheduler", metavar="ADDRESS",
@@ -414,6 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-method", help="run the adapter contract checks")
     check.add_argument("target", help="registered method name or path to a .py adapter file")
     check.set_defaults(func=cmd_check_method)
+
+    speed = sub.add_parser("bench", help="a method's inference throughput (batch 1, 32, 256; fp32 "
+                           "and bf16), FLOPs, parameters and one training step's peak memory, "
+                           "without running a protocol")
+    speed.add_argument("--method", required=True, help="a registered method (mer-bench list methods)")
+    speed.add_argument("--preset", default="paper", help="paper, fast or smoke (default paper)")
+    speed.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    speed.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                       help="CPU compute threads (default: every core; the device class "
+                            "names the count)")
+    speed.set_defaults(func=cmd_bench)
 
     compare = sub.add_parser("compare", help="is A better than B? paired bootstrap over "
                                              "subjects and McNemar's test on two results")

@@ -10,9 +10,9 @@ the partial folder is removed only after the result file is written.
 Timing (``mer_bench.timing``), per task: fit seconds (wall clock, CUDA synchronized),
 parameter count and bytes, peak memory (CUDA: peak allocated; CPU: the worker process's
 peak resident set size), device, dtype (``float32``, or ``bfloat16-autocast`` with
-``amp``) and thread count. Inference throughput is measured on the first task of each
-seed, on its first test fold: at batch size 1 and at the fold's size, each the median of
-``TIMING_REPEATS`` timed ``predict`` calls after a warm-up call (CUDA synchronized).
+``amp``) and thread count. The inference throughput ladder (batch 1, 32, 256; fp32 and
+bf16 autocast for torch methods) and FLOPs per clip are measured on the first task of
+each seed, on its first test fold's clips; the result holds the median over those tasks.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext, macro_
 from mer_bench.data.datasets import Dataset, load_dataset
 from mer_bench.data.samples import SampleColumns, SampleSet, unshuffle
 from mer_bench.data.schemes import get_scheme
+from mer_bench.devices import check_fit, claim_slot, remove_slots
 from mer_bench.errors import MerBenchError, RunInterrupted
 from mer_bench.features.cache import FeatureCache, default_cache_dir
 from mer_bench.method import Method, Prediction, adapter_call
@@ -57,11 +58,15 @@ from mer_bench.report.results import RESULT_SCHEMA, environment, write_json, wri
 from mer_bench.scaleout import backend_session
 from mer_bench.seeding import stable_seed
 from mer_bench.timing import (
+    count_flops,
+    device_class,
     device_name,
     inference_precision,
+    ladder_cap,
+    ladder_summary,
     peak_memory,
     pin_threads,
-    predict_throughput,
+    predict_ladder,
     reset_peak_memory,
     resolve_device,
     sync,
@@ -110,6 +115,10 @@ class RunOptions:
     amp: bool = False
     """Run every ``predict`` under bf16 autocast (``--amp``; torch methods only): the
     inference throughput and the scored predictions both; part of the run identity."""
+    devices: tuple[str, ...] = ()
+    """``--devices``: spread the workers over these devices, ``jobs`` per device
+    (``mer_bench.devices``); empty: every worker on ``device``. Not part of the run
+    identity, like ``jobs``."""
 
 
 @dataclass
@@ -260,6 +269,7 @@ def run(options: RunOptions) -> Path:
     adapter = adapter_source(options.method)
     method = build_method(name, options.preset, **options.method_overrides)
     device = method_device(method, options)
+    devices = worker_devices(method, options, device)
     auxiliary = (macro_source(options.auxiliary["macro"], dataset, options.data_seed)
                  if method.uses_auxiliary else None)
     weights = weight_files(method)
@@ -281,7 +291,10 @@ def run(options: RunOptions) -> Path:
         done = accepted(done, tasks, samples, len(scheme.classes))
         resumed = sorted(done)
         todo = [t for t in tasks if t.key not in done]
-        options = replace(options, jobs=worker_count(options.jobs, len(tasks)))
+        per_device = options.jobs
+        options = replace(options, jobs=worker_count(options.jobs * len(devices), len(tasks)))
+        if todo and options.jobs > 1 and options.backend == "loky":
+            check_fit(name, options.preset, options.method_overrides, devices, per_device)
         cache_root = options.cache_dir if options.cache_dir is not None else default_cache_dir()
         cache = FeatureCache(cache_root)
         features = cache.materialize_all(dataset, samples, method.input_specs, n_jobs=options.jobs,
@@ -291,12 +304,16 @@ def run(options: RunOptions) -> Path:
         loader = FeatureLoader(dataset.name, options.data_seed, cache_root, options.face_crop)
         worker = TaskWorker(name, adapter["path"] if adapter else None, options.preset,
                             options.method_overrides, samples,
-                            features, test_features, corrupted, scheme.classes, device, aux, loader,
-                            Path(cache_root) / "artifacts", options.jobs, options.threads,
-                            options.amp, options.progress)
+                            features, test_features, corrupted, scheme.classes, devices[0], aux,
+                            loader, Path(cache_root) / "artifacts", options.jobs, options.threads,
+                            options.amp, options.progress, devices=devices,
+                            slot_dir=Path(options.out_dir) / ".locks", run_id=run_id)
         if todo:
             worker.estimate = gpu_preset_on_cpu(method, options, device, len(todo), todo[0].key)
-        _execute(worker, todo, partial_dir, run_hash, done, options)
+        try:
+            _execute(worker, todo, partial_dir, run_hash, done, options)
+        finally:
+            remove_slots(Path(options.out_dir) / ".locks", run_id)
 
         outputs = [done[t.key] for t in tasks]
         _announce(run_warnings(outputs))
@@ -369,6 +386,21 @@ def method_device(method: Method, options: RunOptions) -> str:
             warnings.warn(f"{method.name} does not use torch: it runs on the CPU, not on "
                           f"{options.device!r}", stacklevel=2)
     return device
+
+
+def worker_devices(method: Method, options: RunOptions, device: str) -> tuple[str, ...]:
+    """The devices the run's workers use, in slot order: ``options.devices`` (each
+    resolved; ``--jobs`` workers per device), or ``device`` alone."""
+    if not options.devices:
+        return (device,)
+    if not method.uses_torch:
+        raise MerBenchError(f"--devices: {method.name} does not use torch; it runs on the CPU "
+                            f"(use --jobs for parallel folds)")
+    if options.backend != "loky":
+        raise MerBenchError(f"--devices is for local workers (--backend loky); on a "
+                            f"{options.backend} cluster give each GPU worker its own "
+                            f"CUDA_VISIBLE_DEVICES")
+    return tuple(resolve_device(d, True) for d in options.devices)
 
 
 def corrupted_features(features: tuple[np.ndarray, ...], cache: FeatureCache, dataset: Dataset,
@@ -496,6 +528,11 @@ class TaskWorker:
     amp: bool = False
     progress: bool = False
     estimate: RunEstimate | None = None
+    devices: tuple[str, ...] = ()
+    """Devices by worker slot (``mer_bench.devices``); a worker process runs on
+    ``devices[slot % len(devices)]``. Empty: on ``device``."""
+    slot_dir: Path | None = None
+    run_id: str = ""
 
     def __call__(self, task: Task) -> tuple[Task, dict]:
         with adapter_call(self.method, f"task {task.key}"):
@@ -504,6 +541,9 @@ class TaskWorker:
     def _run_task(self, task: Task) -> tuple[Task, dict]:
         if self.jobs > 1:
             exit_with_parent()
+            if len(self.devices) > 1:
+                slot = claim_slot(self.slot_dir, self.run_id, self.jobs)
+                self.device = self.devices[slot % len(self.devices)]
         position = self.positions
         if self.adapter_file:  # a submitted .py adapter: register it in this process too
             load_adapter_file(self.adapter_file)
@@ -527,7 +567,7 @@ class TaskWorker:
             diagnostics = {**method.diagnostics(),
                            "fitted model": {"train_accuracy": self._train_accuracy(method, train_ids,
                                                                                 precision)}}
-            records, episodes, throughput = [], [], []
+            records, episodes, speed = [], [], {}
             for k, fold in enumerate(task.folds):
                 index = [position[s] for s in fold.test_ids]
                 rng = np.random.default_rng(stable_seed("seal", task.seed, fold.name))
@@ -541,8 +581,8 @@ class TaskWorker:
                                      "support_labels": support.labels.tolist()})
                 with precision:
                     prediction = method.predict(test, support)
-                    if k == 0 and task.timed:
-                        throughput = predict_throughput(method, test, support, self.device)
+                if k == 0 and task.timed:
+                    speed = self._speed(method, test, support)
                 _check_prediction(method, prediction, len(test), len(self.classes), support)
                 prediction = Prediction(unshuffle(prediction.labels, order),
                                         unshuffle(prediction.scores, order))
@@ -551,16 +591,21 @@ class TaskWorker:
         finally:
             ctx.close()
         timing = {
-            "fit_seconds": fit_seconds,
-            "predict_samples_per_s": throughput[-1]["samples_per_s"] if throughput else None,
-            "batch_size": len(task.folds[0].test_ids), "throughput": throughput,
-            "n_train": len(train), "params": method.parameter_count(),
+            "fit_seconds": fit_seconds, **speed, "n_train": len(train), "params": method.parameter_count(),
             "model_bytes": method.model_bytes(), "peak_memory_bytes": peak_memory(self.device),
             "device": self.device, "threads": self.threads, "dtype": dtype,
         }
         return task, {"seed": task.seed, "group": task.group, "predictions": records,
                       "episodes": episodes, "timing": timing, "diagnostics": diagnostics,
                       **_fit_warnings([w.message for w in caught])}
+
+    def _speed(self, method: Method, test: SampleSet, support: SampleSet | None) -> dict:
+        """The throughput ladder and FLOPs per clip of the fitted ``method``
+        (``mer_bench.timing``), measured on a test fold's clips."""
+        ladder, note = predict_ladder(method, test, support, self.device)
+        flops, how = count_flops(method, test, support)
+        return {"throughput": ladder, "throughput_note": note, "flops_per_sample": flops,
+                "flops_note": how}
 
     def _train_accuracy(self, method: Method, train_ids: tuple[str, ...], precision) -> float:
         """Accuracy of the fitted method on its own training clips, asked as a sealed
@@ -679,7 +724,7 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         frame["episode"] = None
     metrics = protocol.summarize(frame, scheme.classes)
     timings = [o["timing"] for o in outputs]
-    throughput = [t["predict_samples_per_s"] for t in timings if t["predict_samples_per_s"]]
+    timed = [t for t in timings if t.get("throughput")]
     return {
         "schema": RESULT_SCHEMA,
         "run_id": run_id,
@@ -711,14 +756,13 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "timing": {
             "fit_seconds": float(np.mean([t["fit_seconds"] for t in timings])),
             "fit_seconds_total": float(np.sum([t["fit_seconds"] for t in timings])),
-            "predict_samples_per_s": float(np.median(throughput)) if throughput else None,
-            "predict_samples_per_s_batch1": _median_batch1(timings, "samples_per_s"),
-            "latency_ms_batch1": _median_batch1(timings, "median_ms"),
+            **_speed_summary(timed),
             "dtype": timings[0]["dtype"], "threads": timings[0]["threads"],
+            "device_class": device_class(device, timings[0]["threads"]),
             "params": int(np.median([t["params"] for t in timings])),
             "model_bytes": int(np.median([t["model_bytes"] for t in timings])),
             "peak_memory_bytes": int(max(t["peak_memory_bytes"] for t in timings)),
-            "device": device_name(device),
+            "device": ", ".join(sorted({device_name(t["device"]) for t in timings})),
             "per_task": [{"seed": o["seed"], "group": o["group"], **o["timing"]} for o in outputs],
         },
         "environment": environment(),
@@ -744,11 +788,15 @@ def learning_diagnostics(outputs: list[dict]) -> dict:
         for name, figures in summary.items()}}}
 
 
-def _median_batch1(timings: list[dict], key: str) -> float | None:
-    """Median over tasks of the batch-size-1 figure ``key`` (None for files of tasks
-    without one)."""
-    values = [m[key] for t in timings for m in t.get("throughput", []) if m["batch_size"] == 1]
-    return float(np.median(values)) if values else None
+def _speed_summary(timed: list[dict]) -> dict:
+    """The result's throughput ladder (median over the timed tasks), its cap, notes, and
+    FLOPs per clip (the same for every task: one architecture)."""
+    ladder = ladder_summary([t["throughput"] for t in timed])
+    notes = sorted({t["throughput_note"] for t in timed if t.get("throughput_note")})
+    first = timed[0] if timed else {}
+    return {"throughput": ladder, "throughput_cap": ladder_cap(ladder),
+            "throughput_note": "; ".join(notes) or None,
+            "flops_per_sample": first.get("flops_per_sample"), "flops_note": first.get("flops_note")}
 
 
 def _fold_table(tasks: list[Task]) -> list[dict]:

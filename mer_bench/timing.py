@@ -1,12 +1,23 @@
 """How the runner places and measures a method: the device, the compute threads, peak
-memory, and inference throughput.
+memory, inference throughput and FLOPs.
 
-Throughput (``measure_throughput``): for each batch size — 1 (one test clip) and the
-whole fold — one untimed warm-up call, then ``repeats`` timed ``predict`` calls,
-each closed by a CUDA synchronize; the figure is the batch size over the median call
-time, in samples/s. With ``amp`` every ``predict`` runs under bf16 autocast on the run's
-device (``dtype`` ``bfloat16-autocast``), the scored ones too, so the metrics and the
-speed describe the same computation.
+Throughput (``predict_ladder``): inference speed on a fixed ladder of batch sizes,
+``LADDER`` = 1, 32 and 256 clips, the same for every method, protocol and dataset (a
+batch is the fold's test clips repeated to that size: the method's real input shape),
+in fp32 and, for torch methods, under bf16 autocast. Per batch size and precision: one
+untimed warm-up call, then timed ``predict`` calls (each closed by a CUDA synchronize on
+a GPU; on the CPU the compute threads are pinned at ``--threads``) until ``MAX_REPEATS``
+calls or ``TIME_BUDGET_S`` seconds of timed calls; the figure is the
+batch size over the median call, in clips/s. A batch that runs out of memory ends that
+precision's ladder: the largest batch that ran is the recorded cap. The leaderboard's
+speed column reads ``SPEED_BATCH`` (32) in every table. With ``amp`` the scored
+``predict`` calls run under bf16 autocast (``dtype`` ``bfloat16-autocast``).
+
+FLOPs per clip (``count_flops``): ``torch.utils.flop_counter.FlopCounterMode`` around one
+``predict`` of ``SPEED_BATCH`` clips, divided by the batch (torch's convention: a
+multiply-add is 2 FLOPs; convolutions, matrix products and attention are counted,
+element-wise work is not; few-shot methods' support embedding is shared by the batch).
+Methods outside torch (descriptors, SVMs) get null and the reason.
 
 torch is imported only where a method uses it (``Method.uses_torch``): a scikit-learn
 method's run never pays its import.
@@ -19,6 +30,7 @@ import platform
 import resource
 import statistics
 import sys
+import warnings
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -26,8 +38,15 @@ from pathlib import Path
 
 from mer_bench.errors import MerBenchError
 
-TIMING_REPEATS = 10
-"""Timed calls per batch size (after one warm-up call)."""
+LADDER = (1, 32, 256)
+"""Batch sizes (clips) inference throughput is measured at, for every method."""
+SPEED_BATCH = 32
+"""The ladder step the leaderboard's speed column reads, in every table."""
+MAX_REPEATS, TIME_BUDGET_S = 10, 1.0
+"""Timed calls per ladder step: up to ``MAX_REPEATS``, stopping once ``TIME_BUDGET_S``
+seconds are spent (at least one call: a 256-clip CPU batch of a paper-size network takes
+seconds a call, where the median of a few calls moves by a few per cent)."""
+FLOAT32, BF16 = "float32", "bfloat16-autocast"
 _PINNED: dict[str, int] = {}
 
 
@@ -101,19 +120,46 @@ def sync(device: str) -> None:
 
 
 def reset_peak_memory(device: str) -> None:
+    """Start a new peak: CUDA's peak-allocated counter, or on Linux the process's peak
+    resident set size (``VmHWM``, reset by writing 5 to ``/proc/self/clear_refs``)."""
     if device.startswith("cuda"):
         import torch
         torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:  # not Linux, or not allowed: the peak stays the process's lifetime one
+        pass
 
 
 def peak_memory(device: str) -> int:
-    """Bytes: CUDA peak allocated since the last reset, or this process's peak resident
-    set size on the CPU."""
+    """Bytes: CUDA peak allocated since the last reset, or on the CPU the process's peak
+    resident set size since the last reset (``VmHWM`` on Linux; elsewhere the lifetime
+    peak, ``ru_maxrss``)."""
     if device.startswith("cuda"):
         import torch
         return int(torch.cuda.max_memory_allocated())
+    peak = _process_status("VmHWM")
+    if peak is not None:
+        return peak
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale)
+
+
+def resident_bytes() -> int:
+    """This process's resident set size now (Linux ``VmRSS``; 0 where unknown)."""
+    return _process_status("VmRSS") or 0
+
+
+def _process_status(field: str) -> int | None:
+    """Bytes of a ``/proc/self/status`` memory field (kB there), None off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def inference_precision(device: str, amp: bool):
@@ -126,14 +172,15 @@ def inference_precision(device: str, amp: bool):
                           dtype=torch.bfloat16), "bfloat16-autocast"
 
 
-def median_seconds(call: Callable[[], object], device: str, repeats: int = TIMING_REPEATS
-                   ) -> float:
-    """Median wall-clock seconds of ``repeats`` calls of ``call`` after one warm-up call,
-    each closed by a device synchronize."""
+def median_seconds(call: Callable[[], object], device: str, repeats: int = MAX_REPEATS,
+                   budget_s: float = TIME_BUDGET_S) -> float:
+    """Median wall-clock seconds of timed calls of ``call`` after one warm-up call, each
+    closed by a device synchronize: ``repeats`` calls, or fewer (at least one) once
+    ``budget_s`` seconds of timed calls are spent."""
     call()
     sync(device)
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < repeats and (not times or sum(times) < budget_s):
         start = time.perf_counter()
         call()
         sync(device)
@@ -141,22 +188,107 @@ def median_seconds(call: Callable[[], object], device: str, repeats: int = TIMIN
     return float(statistics.median(times))
 
 
-def measure_throughput(calls: dict[int, Callable[[], object]], device: str,
-                       repeats: int = TIMING_REPEATS) -> list[dict]:
-    """``calls``: batch size -> a call that predicts a batch of that many clips. Returns,
-    per batch size (ascending): {batch_size, samples_per_s, median_ms}."""
-    out = []
-    for batch, call in sorted(calls.items()):
-        seconds = median_seconds(call, device, repeats)
-        out.append({"batch_size": batch, "samples_per_s": batch / max(seconds, 1e-9),
-                    "median_ms": 1000 * seconds})
-    return out
+def ladder_batch(test, size: int):
+    """The ``SampleSet`` ``test``'s clips repeated (in order) to ``size`` rows."""
+    import numpy as np
+    return test.subset(np.resize(np.arange(len(test)), size))
 
 
-def predict_throughput(method, test, support, device: str) -> list[dict]:
-    """Inference throughput of a fitted ``method`` (a ``Method``) on the ``SampleSet``
-    ``test`` (with few-shot ``support`` or None): at batch size 1 (its first clip) and at
-    its size (``measure_throughput``)."""
-    one = test.subset([0])
-    return measure_throughput({1: lambda: method.predict(one, support),
-                               len(test): lambda: method.predict(test, support)}, device)
+def precisions(method) -> tuple[str, ...]:
+    """The inference precisions a method's ladder is measured in: fp32, and bf16
+    autocast for a torch method."""
+    return (FLOAT32, BF16) if method.uses_torch else (FLOAT32,)
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError"
+
+
+def predict_ladder(method, test, support, device: str,
+                   ladder: tuple[int, ...] = LADDER) -> tuple[list[dict], str | None]:
+    """Inference throughput of a fitted ``method`` (a ``Method``) on ``test`` (with
+    few-shot ``support`` or None) at each ``ladder`` batch size and precision. Returns
+    ([{batch_size, dtype, samples_per_s, median_ms}], a note naming where a ladder was
+    capped by memory or a precision failed, or None)."""
+    entries, notes = [], []
+    for dtype in precisions(method):
+        for size in ladder:
+            batch = ladder_batch(test, size)
+
+            def call():
+                with inference_precision(device, dtype == BF16)[0]:
+                    return method.predict(batch, support)
+            try:
+                seconds = median_seconds(call, device)
+            except Exception as err:
+                if not (_out_of_memory(err) or dtype == BF16):
+                    raise
+                notes.append(f"{dtype}: batch {size} " + ("ran out of memory" if _out_of_memory(err)
+                             else f"failed ({type(err).__name__}: {str(err)[:120]})"))
+                release_memory(device)
+                break
+            entries.append({"batch_size": size, "dtype": dtype,
+                            "samples_per_s": size / max(seconds, 1e-9), "median_ms": 1000 * seconds})
+    return entries, "; ".join(notes) or None
+
+
+def release_memory(device: str) -> None:
+    """Return the CUDA caching allocator's free blocks (after an out-of-memory)."""
+    if device.startswith("cuda"):
+        import torch
+        torch.cuda.empty_cache()
+
+
+def count_flops(method, test, support) -> tuple[float | None, str]:
+    """(FLOPs per clip of one ``predict`` of ``SPEED_BATCH`` clips, how it was counted);
+    (None, why) for a method outside torch."""
+    if not method.uses_torch:
+        return None, (f"not counted: {method.name} computes outside torch (descriptors, "
+                      f"classical classifiers)")
+    from torch.utils.flop_counter import FlopCounterMode
+    batch = ladder_batch(test, SPEED_BATCH)
+    counter = FlopCounterMode(display=False)
+    with counter, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        method.predict(batch, support)
+    shared = "; the support set's embedding shared by the batch" if support is not None else ""
+    return (counter.get_total_flops() / SPEED_BATCH,
+            f"torch FlopCounterMode over one predict of {SPEED_BATCH} clips (convolutions, "
+            f"matrix products, attention; element-wise work not counted){shared}")
+
+
+def ladder_summary(ladders: list[list[dict]]) -> list[dict]:
+    """Per (dtype, batch_size): the median over timed tasks of their ladders' figures."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for ladder in ladders:
+        for entry in ladder:
+            groups.setdefault((entry["dtype"], entry["batch_size"]), []).append(entry)
+    return [{"batch_size": size, "dtype": dtype,
+             "samples_per_s": float(statistics.median(e["samples_per_s"] for e in group)),
+             "median_ms": float(statistics.median(e["median_ms"] for e in group))}
+            for (dtype, size), group in sorted(groups.items(), key=lambda g: (g[0][0] != FLOAT32,
+                                                                              g[0][1]))]
+
+
+def ladder_cap(entries: list[dict]) -> int | None:
+    """The largest fp32 batch that ran when memory cut the ladder short, else None."""
+    sizes = [e["batch_size"] for e in entries if e["dtype"] == FLOAT32]
+    return max(sizes) if sizes and max(sizes) < max(LADDER) else None
+
+
+def device_class(device: str, threads: int) -> str:
+    """What speed figures are comparable within: ``GPU: <name>`` or ``CPU · N thread(s)``."""
+    if device.startswith("cuda"):
+        return f"GPU: {device_name(device)}"
+    return f"CPU · {threads} thread" + ("s" if threads != 1 else "")
+
+
+def speed_at(timing: dict, batch: int = SPEED_BATCH) -> float | None:
+    """Clips/s at ``batch`` in the run's inference dtype from ``timing.throughput``
+    (None when the ladder was not measured or capped below ``batch``)."""
+    dtype = timing.get("dtype") or FLOAT32
+    for entry in timing.get("throughput") or ():
+        if isinstance(entry, dict) and entry.get("batch_size") == batch and \
+                entry.get("dtype") == dtype:
+            return entry.get("samples_per_s")
+    return None

@@ -49,6 +49,18 @@ Deviations, and why:
   ``size`` >= 64, so that E_p's map has at least 2x2 positions (L1, L2 need two).
 - The autoencoder's schedule is ours (the paper uses SD's trained VAE): AdamW 5e-4,
   ``ae_epochs`` epochs over every frame of the pairs.
+- Memory (execution settings, not recipe: ``BUDGET_FIELDS``): at ``paper`` size one
+  autoencoder step keeps about 1.6 GiB of activations per 256 px image (32 images: 51
+  GiB, the 50.6 GiB a GPU measured) and one DiT step about 0.62 GiB per frame pair
+  (counted with ``saved_tensors_hooks``). Pre-training therefore runs each batch in
+  parts of ``micro_batch`` = 8 samples whose gradients are accumulated, forward passes
+  under bf16 autocast on CUDA (``amp``). The autoencoder has group norms only, so its
+  parts give the whole batch's gradient; in the DiT stage the ResNet encoders' batch
+  norms see each part of 8 pairs on its own (``mer_bench.nn.training.Execution``).
+  Estimated peaks: autoencoder stage about 7.5 GiB (13.8 GiB with ``-S amp=false``), DiT
+  stage about 5 GiB; fine-tuning (16 clips) about 2.5 GiB. ``-S micro_batch=0 -S
+  amp=false`` restores whole fp32 batches. ``fast`` and ``smoke`` keep whole fp32
+  batches.
 - Presets ``fast`` (64 px, so E_p's map is 2x2; width-16 ResNets; a 4x autoencoder of
   8-16-16 channels, 3 epochs; a 2-layer DiT; one pair per macro clip; 6 pre-training and
   15 fine-tuning epochs) and ``smoke`` shrink the budget for CPUs; ``paper`` needs a
@@ -79,7 +91,7 @@ from mer_bench.nn.generative import (
     train_autoencoder,
 )
 from mer_bench.nn.position import position_loss
-from mer_bench.nn.training import minibatch_epochs, prediction_from_scores
+from mer_bench.nn.training import Execution, minibatch_epochs, prediction_from_scores
 from mer_bench.seeding import seed_everything, stable_int
 
 PRETRAIN_MODES = ("reconstruction", "classification", "none")
@@ -89,7 +101,8 @@ builds, so a cached checkpoint of older code is never reused."""
 PRETRAIN_FIELDS = ("size", "width", "pretrain", "latent", "position_encoder", "position_loss",
                    "ae_channels", "latent_channels", "ae_epochs", "ae_lr", "dit_layers",
                    "dit_heads", "dit_head_dim", "patch_size", "pretrain_epochs",
-                   "pretrain_batch", "pretrain_lr", "min_delta", "max_delta", "pairs")
+                   "pretrain_batch", "pretrain_lr", "min_delta", "max_delta", "pairs",
+                   "micro_batch", "amp")
 """Config fields the pre-trained weights depend on (the artefact key)."""
 
 
@@ -120,12 +133,14 @@ class MA2MIConfig(MethodConfig):
     batch_size: int = 16
     lr: float = 4e-4
     weight_decay: float = 0.1
+    micro_batch: int | None = 8          # pre-training: samples per accumulated part; 0/None: whole
+    amp: bool = True                     # pre-training forward under bf16 autocast (CUDA only)
     GPU_PRESETS = ("paper",)
     PRESETS = {
-        "fast": {"size": 64, "width": 16, "ae_channels": (8, 16, 16), "ae_epochs": 3,
+        "fast": {"micro_batch": None, "amp": False, "size": 64, "width": 16, "ae_channels": (8, 16, 16), "ae_epochs": 3,
                  "dit_layers": 2, "dit_heads": 4, "dit_head_dim": 16, "pretrain_epochs": 6,
                  "pairs": 1, "epochs": 15},
-        "smoke": {"size": 64, "width": 4, "ae_channels": (8, 8), "ae_epochs": 1,
+        "smoke": {"micro_batch": None, "amp": False, "size": 64, "width": 4, "ae_channels": (8, 8), "ae_epochs": 1,
                   "dit_layers": 1, "dit_heads": 2, "dit_head_dim": 8, "pretrain_epochs": 1,
                   "pretrain_batch": 16, "pairs": 1, "epochs": 1, "batch_size": 8},
     }
@@ -204,6 +219,11 @@ class MA2MI(Method):
             else self._pretrain_classification
         return ctx.artifact(key, lambda: build(ctx), check=self._check_state)
 
+    @property
+    def execution(self) -> Execution:
+        """How pre-training steps run (``micro_batch``, ``amp``): execution, not recipe."""
+        return Execution(self.config.micro_batch, self.config.amp)
+
     def _check_state(self, state: dict) -> None:
         MIACNet(self.config.width, self.config.position_encoder).load_state_dict(state["miacnet"])
 
@@ -239,7 +259,8 @@ class MA2MI(Method):
         miac.train()
         dit.train()
         losses = minibatch_epochs(loss_of, len(pairs), cfg.pretrain_epochs, cfg.pretrain_batch,
-                                  optimizer, rng, "pre-training epochs", decay.step)
+                                  optimizer, rng, "pre-training epochs", decay.step,
+                                  self.execution, ctx.device)
         return {"miacnet": _cpu_state(miac), "losses": torch.tensor(losses),
                 "reconstruction": reconstruction_check(miac, dit, frames, targets, ctx.device,
                                                        independent, ctx.seed)}
@@ -255,7 +276,7 @@ class MA2MI(Method):
         autoencoder = latent_autoencoder(tuple(int(c) for c in cfg.ae_channels),
                                          cfg.latent_channels).to(device)
         train_autoencoder(autoencoder, flat, cfg.ae_epochs, cfg.pretrain_batch, cfg.ae_lr,
-                          1e-6, rng, device)
+                          1e-6, rng, device, self.execution)
         latents = encode_latents(autoencoder, flat, device)
         latents = latents / latents.std()
         return latents.reshape(len(pairs), 2, *latents.shape[1:])

@@ -79,7 +79,7 @@ Deviations, and why:
   micro_batch=0`` (each batch at once) switch them off. With all three, the triplet and
   AFE stages hold about 3.1-3.3 GiB of activations (checkpointed 0.205 GiB per clip,
   halved by bf16, x 30-32 clips) and a meta step 5.1 GiB (a part is at least one whole
-  50-clip episode, whose prototypes need all its clips): ``benchmarks/mpfnet_memory.py``
+  50-clip episode, whose prototypes need all its clips): ``benchmarks/activation_memory.py mpfnet``
   prints these figures. They are execution
   settings: the mathematics is the same (within bf16 rounding for ``amp``).
 - Presets ``fast`` (flow at 64 px area-resized to 24 px inputs, 6 frames, CA-I3D at 1/8

@@ -74,5 +74,6 @@ class Holdout(Protocol):
     def summarize(self, predictions: pd.DataFrame, classes: tuple[str, ...]) -> dict:
         out = unit_mean_summary(predictions, classes, "fold", "ci_repeats", add_unit_spread=True)
         out["ci_method"] = interval_method(out["ci"], "mean per-repeat metric; " + INTERVAL_METHOD
-                                           + "; SE of the mean over repeats added in quadrature")
+                                           + "; t* centred at its median; SE of the mean over "
+                                           "repeats added in quadrature")
         return out

@@ -195,7 +195,7 @@ def test_preset_and_protocol_version_separate_tables(genuine):
 def test_a_method_name_in_mathtext_is_drawn_as_text(genuine, tmp_path):
     """Plots take names literally: a name that is a broken formula cannot stop a build."""
     folder = forge(genuine, tmp_path, "loso",
-                   lambda d: d["timing"].update(device="$\\frac{a}{$"), rederive=False)
+                   lambda d: d["timing"].update(device_class="$\\frac{a}{$"), rederive=False)
     board = build(folder, tmp_path / "board.md", plots=True)
     assert "frac{a}{" in board.read_text()
     assert list((tmp_path / "plots").glob("*.png"))

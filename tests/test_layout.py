@@ -44,7 +44,8 @@ def test_core_is_grouped_by_stage():
     for package in ("data", "features", "nn", "report"):
         assert (ROOT / package / "__init__.py").exists()
     flat = sorted(p.stem for p in ROOT.glob("*.py"))
-    assert flat == ["__init__", "checks", "cli", "context", "errors", "method", "partial",
+    assert flat == ["__init__", "bench", "checks", "cli", "context", "devices", "errors",
+                    "method", "partial",
                     "progress", "provenance", "reproduce", "runner", "scaleout", "seeding", "threads",
                     "timing"]
 

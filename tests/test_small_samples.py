@@ -62,6 +62,25 @@ def test_holdout_interval_covers_in_a_small_simulation():
     assert new >= 34 and new > old
 
 
+def test_holdout_t_draws_are_centred_and_pooled_ones_are_not():
+    """A draw repeats people inside a holdout test set, which lowers a small test set's
+    UF1 by itself; holdout's t* are centred at their median (the estimate is unbiased
+    for the expected per-repeat metric), pooled t* are left as drawn."""
+    study = holdout_study(np.random.default_rng(2), seeds=1)
+    labels = (study["seed"].astype(str) + "/" + study["fold"]).to_numpy()
+    cells = unit_cells(study["y_true"].to_numpy(), study["y_pred"].to_numpy(),
+                       study["subject"].to_numpy(), labels, len(CLASSES))
+    centred = studentize(WeightedMetric(cells), n_boot=400, centre=True)
+    plain = studentize(WeightedMetric(cells), n_boot=400)
+    for k in ("uf1", "accuracy"):
+        assert np.median(centred[k].t_draws) == pytest.approx(0.0, abs=1e-12)
+        assert np.allclose(centred[k].t_draws, plain[k].t_draws - np.median(plain[k].t_draws))
+    assert abs(np.median(plain["uf1"].t_draws)) > 0.05  # the artefact centring removes
+    metrics = get_protocol("holdout").summarize(study, CLASSES)
+    assert "t* centred at its median" in metrics["ci_method"]
+    assert "centred" not in get_protocol("loso").summarize(study, CLASSES)["ci_method"]
+
+
 def _pooled(n_subjects, rng):
     subjects = np.repeat(np.arange(n_subjects), 12)
     y_true = rng.integers(0, 3, len(subjects))

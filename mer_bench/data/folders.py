@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from mer_bench.data import FACE_CROPS
 from mer_bench.data.registry import Dataset
 from mer_bench.data.samples import KNOWN_EMOTIONS, validate_samples
 from mer_bench.errors import MerBenchError
@@ -294,9 +295,6 @@ class ClipBuilder:
 
 CHECKS_MEMO = "clip-checks.sqlite"
 """Memo of each clip's load-time checks under the cache folder (``SqliteMemo``)."""
-FACE_CROPS = ("detect", "none")
-"""``--face-crop``: ``detect`` crops the faces of datasets distributed as whole frames
-(the default); ``none`` uses every dataset's frames whole (your own face crops)."""
 
 
 def check_clips(builder: ClipBuilder, digests: dict[str, str], crop_faces: bool

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mer_bench.nn.training import minibatch_epochs
+from mer_bench.nn.training import Execution, minibatch_epochs
 
 
 def latent_autoencoder(channels: tuple[int, ...], latent_channels: int = 4):
@@ -35,9 +35,11 @@ def latent_autoencoder(channels: tuple[int, ...], latent_channels: int = 4):
 
 
 def train_autoencoder(autoencoder: nn.Module, images: np.ndarray, epochs: int, batch_size: int,
-                      lr: float, kl_weight: float, rng: np.random.Generator, device: str
-                      ) -> list[float]:
-    """Fit ``autoencoder`` to float32 (n, 3, H, W) images in [0, 1]; mean loss per epoch."""
+                      lr: float, kl_weight: float, rng: np.random.Generator, device: str,
+                      execution: Execution | None = None) -> list[float]:
+    """Fit ``autoencoder`` to float32 (n, 3, H, W) images in [0, 1]; mean loss per epoch.
+    ``execution``: micro-batches and bf16 autocast (``Execution``); the autoencoder has
+    group norms only, so parts give the whole batch's gradient."""
     optimizer = torch.optim.AdamW(autoencoder.parameters(), lr=lr)
     data = torch.from_numpy(images)
 
@@ -49,7 +51,7 @@ def train_autoencoder(autoencoder: nn.Module, images: np.ndarray, epochs: int, b
 
     autoencoder.train()
     losses = minibatch_epochs(loss_of, len(data), epochs, batch_size, optimizer, rng,
-                              "autoencoder epochs")
+                              "autoencoder epochs", execution=execution, device=device)
     autoencoder.eval()
     return losses
 

@@ -165,20 +165,27 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator):
 
 def minibatch_epochs(loss_of: Callable[[np.ndarray], torch.Tensor], n: int, epochs: int,
                      batch_size: int, optimizer: torch.optim.Optimizer, rng: np.random.Generator,
-                     label: str, after_epoch: Callable[[], None] | None = None) -> list[float]:
+                     label: str, after_epoch: Callable[[], None] | None = None,
+                     execution: Execution | None = None, device: str = "cpu") -> list[float]:
     """``epochs`` passes over ``n`` samples in shuffled mini-batches (``minibatches``):
     the loss ``loss_of(index)`` of each batch is back-propagated and ``optimizer`` steps;
-    ``after_epoch`` (e.g. a learning-rate schedule) runs after every epoch. Returns the
-    mean loss per epoch."""
+    ``after_epoch`` (e.g. a learning-rate schedule) runs after every epoch. With
+    ``execution`` each batch's backward runs in accumulated parts (``Execution``,
+    ``accumulated_backward``; ``device`` decides whether its autocast applies). Returns
+    the mean loss per epoch."""
     losses = []
     for _ in stage(epochs, label):
         total = 0.0
         for idx in minibatches(n, batch_size, rng):
-            loss = loss_of(idx)
             optimizer.zero_grad()
-            loss.backward()
+            if execution is None:
+                loss = loss_of(idx)
+                loss.backward()
+                batch_loss = float(loss.detach())
+            else:
+                batch_loss = accumulated_backward(loss_of, idx, execution, device)
             optimizer.step()
-            total += float(loss.detach()) * len(idx)
+            total += batch_loss * len(idx)
         if after_epoch is not None:
             after_epoch()
         losses.append(total / n)

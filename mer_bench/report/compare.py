@@ -192,7 +192,8 @@ def compare(a: dict, b: dict, n_boot: int = BOOTSTRAP_DRAWS, seed: int = 0) -> C
     statistic = paired_statistic(units, n_classes, setting["protocol"])
     seed_se = between_seed_se(seeds, lambda keep: paired_statistic(
         units[keep].reset_index(drop=True), n_classes, setting["protocol"]))
-    draws = studentize(statistic, n_boot, seed, seed_se, bounds=(-1.0, 1.0))
+    draws = studentize(statistic, n_boot, seed, seed_se, bounds=(-1.0, 1.0),
+                       centre=setting["protocol"] == "holdout")
     correct = (units["y_pred_a"] == units["y_true"], units["y_pred_b"] == units["y_true"])
     refusal = mcnemar_refusal(setting["protocol"], len(np.unique(seeds)))
     return Comparison(_name(a), _name(b), setting, len(units),

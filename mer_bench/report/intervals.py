@@ -23,6 +23,18 @@ with ``t = θ̂ / SE``, the test dual to the interval (p < 0.05 exactly when the
 excludes 0). When no draw reaches ``t`` it is 0, to be read and printed as
 ``p < 1/B`` (``format_p``): B draws cannot resolve a smaller p.
 
+Holdout's mean over repeats: the estimand is the expected per-repeat metric at the
+protocol's test-set size, which the mean over repeats estimates without bias; a
+bootstrap draw, though, repeats people inside a repeat (fewer distinct subjects per
+test set), which lowers a small test set's UF1 by itself (about −0.02 on CASME II-like
+repeats of 10 people) and skewed t* (2.5 % / 97.5 % quantiles −3.0 / +1.6 where the real
+studentized error ran −1.8 / +1.7), so the interval sat above the truth (three seeds:
+UF1 coverage 0.92, misses below 6 %). There t* is centred at its median (``centre``),
+which removes that artefact and keeps the skew: coverage 0.95. Not for pooled
+statistics (their small-sample bias is real, and bootstrap-t corrects it) nor for
+few-shot episodes (class counts kept per episode): centring measured lower there
+(0.93–0.97 against 0.93–0.99), so they are left as they were.
+
 Seeds: with several seeds the standard error is the larger of the subject jackknife's
 and the between-seed one (``sd over seeds / √S``): the spread over seeds holds training
 randomness and which subjects a seed held out, which resampling subjects alone does not
@@ -195,12 +207,14 @@ def studentize(statistic, n_boot: int = BOOTSTRAP_DRAWS, seed: int = 0,
                seed_se: dict[str, float] | None = None,
                bounds: tuple[float, float] = (0.0, 1.0),
                min_clusters: int = MIN_CLUSTERS,
-               added_se: dict[str, float] | None = None) -> dict[str, Studentized]:
+               added_se: dict[str, float] | None = None,
+               centre: bool = False) -> dict[str, Studentized]:
     """Bootstrap-t of ``statistic`` (weights (R, G) -> {metric: (R,)}) over its G
     subjects. ``seed_se``: between-seed standard errors; where larger than the
     jackknife's, they replace it (module docstring). ``added_se``: standard errors of a
     source of variation the subject draws hold fixed (holdout's choice of split), added
-    in quadrature. ``bounds``: the statistic's range.
+    in quadrature. ``bounds``: the statistic's range. ``centre``: t* centred at its
+    median (means over units; module docstring).
     Raises ``TooFewClusters`` when G < ``min_clusters`` (lowered only by the coverage
     benchmark, to measure where the promise fails)."""
     n_clusters = statistic.n_clusters
@@ -220,6 +234,8 @@ def studentize(statistic, n_boot: int = BOOTSTRAP_DRAWS, seed: int = 0,
     for k in estimate:
         ok = np.isfinite(draws[k]) & (draw_se[k] > 0)
         t = (draws[k][ok] - estimate[k]) / draw_se[k][ok]
+        if centre and len(t):
+            t = t - np.median(t)
         out[k] = Studentized(estimate[k], se[k] if n_clusters > 1 else 0.0, t, bounds)
     return out
 
@@ -249,7 +265,8 @@ def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndar
     everything = np.ones(len(seeds), bool)
     try:
         intervals = studentize(statistic(everything), n_boot, seed,
-                               between_seed_se(seeds, statistic), added_se=added_se)
+                               between_seed_se(seeds, statistic), added_se=added_se,
+                               centre=units is not None and not balanced)
     except TooFewClusters:
         return {k: None for k in HEADLINE}
     return {k: s.interval(level) for k, s in intervals.items()}

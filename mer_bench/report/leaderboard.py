@@ -25,13 +25,15 @@ from mer_bench.report.reported import REPORTED
 from mer_bench.report.results import load_result, written_here
 from mer_bench.report.staleness import stale_label
 from mer_bench.report.verification import VERIFIED, result_problems
+from mer_bench.timing import SPEED_BATCH, speed_at
 
-COVERAGE = ("pooled 0.94–0.97, few-shot 0.93–0.99, holdout 0.92–0.99 (percentile bootstrap "
-            "before: 0.91–0.94; holdout's t-interval over repeats: 0.61–0.86)")
+COVERAGE = ("pooled 0.94–0.97 (about 0.91 where a seed effect moves every subject together), "
+            "few-shot 0.93–0.99, holdout 0.95–0.99 (percentile bootstrap before: 0.91–0.94; "
+            "holdout's t-interval over repeats: 0.62–0.89)")
 """What ``benchmarks/interval_coverage.py`` measured (README table), shown in the header."""
 
 HEADERS = ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", "Accuracy", "Seeds",
-           "Fit s/fold", "Infer samples/s", "Params", "Device", "Result"]
+           "Fit s/fold", f"Clips/s (batch {SPEED_BATCH})", "Params", "Device class", "Result"]
 
 
 def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, dict]]:
@@ -214,18 +216,25 @@ def row(path: Path, result: dict, root: Path) -> list:
 
 
 def _throughput(timing: dict) -> str:
-    """Samples/s at the fold's batch size, and at batch size 1 where recorded."""
-    fold = _number(timing.get("predict_samples_per_s"), ".0f")
-    one = timing.get("predict_samples_per_s_batch1")
-    return fold if one is None else f"{fold} (batch 1: {_number(one, '.0f')})"
+    """Clips/s at ``SPEED_BATCH`` in the run's dtype (``timing.speed_at``); ``—`` for a
+    result measured before the ladder (or capped below it)."""
+    rate = speed_at(timing)
+    if rate is None:
+        cap = timing.get("throughput_cap")
+        return f"— (capped at {cap})" if cap else "—"
+    return _number(rate, ".0f")
 
 
 def _device(timing: dict) -> str:
-    """The device, with the thread count and a dtype other than float32 where recorded."""
-    threads, dtype = timing.get("threads"), timing.get("dtype", "float32")
-    extras = [f"{threads} thread" + ("s" if threads != 1 else "")] if threads else []
-    extras += [str(dtype)] if dtype != "float32" else []
-    return " · ".join([str(timing.get("device", "")), *extras])
+    """The device class speed figures compare within (``timing.device_class``; GPU name,
+    or CPU and its thread count), with a dtype other than float32."""
+    dtype = timing.get("dtype", "float32")
+    known = timing.get("device_class")
+    if known is None:  # results written before the device class was recorded
+        threads = timing.get("threads")
+        known = " · ".join([str(timing.get("device", "")),
+                            *([f"{threads} thread" + ("s" if threads != 1 else "")] if threads else [])])
+    return " · ".join([str(known), *([str(dtype)] if dtype != "float32" else [])])
 
 
 def versus_best(best: dict, other: dict) -> str:
@@ -322,7 +331,8 @@ def render(results: list[tuple[Path, dict]], root: Path, plots: bool = False) ->
              "where that is larger. `benchmarks/interval_coverage.py` measured their coverage "
              f"on simulated data shaped like casme2-5, smic-3, samm-5 and megc2019: "
              f"{COVERAGE}. Holdout: the same bootstrap-t of the mean over repeats (one person is "
-             "one cluster across repeats), its SE widened by the spread between repeats. "
+             "one cluster across repeats), its SE widened by the spread between repeats and "
+             "its t* centred (a draw's repeated people lower a small test set's UF1). "
              "Fewer than 5 subjects: no interval (*too few subjects*). A one-seed row of a trained "
              "method is marked: its interval holds no training randomness. *vs best*: the UF1 "
              "difference from the table's best row by the paired subject bootstrap-t (p from "
@@ -332,7 +342,12 @@ def render(results: list[tuple[Path, dict]], root: Path, plots: bool = False) ->
              "code that builds this page; `mer-bench reproduce RESULT.json` says whether its "
              "predictions still come out the same. "
              "Rows marked *(reported)* are the papers' own real-data numbers, not reproduced "
-             "or verified here.", ""]
+             "or verified here. "
+             f"Speed: inference clips/s at batch {SPEED_BATCH} (the same batch in every table; the "
+             "result files hold batch 1, 32 and 256 in fp32 and bf16 and FLOPs per clip), "
+             "comparable only between rows of one device class (GPU model, or CPU and thread "
+             "count); rows are ranked by UF1, never by speed across device classes; — = "
+             "measured before the ladder existed.", ""]
     headers = HEADERS + ["vs best"]
     for synthetic, title in ((False, "Real datasets"),
                              (True, "Synthetic twins (synthetic data; not comparable with real-data results)")):
@@ -399,7 +414,8 @@ def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
         learning = diagnostics_plot(result, folder / f"learning__{slug(result['run_id'])}.png")
         if learning:
             curves.append(f"[{name}]({PLOTS_DIR}/{learning.name})")
-    return [f"![UF1 against inference throughput]({PLOTS_DIR}/{figure.name})", "",
+    shown = [f"![UF1 against inference throughput]({PLOTS_DIR}/{figure.name})", ""] if figure else []
+    return shown + [
             "Confusion matrices (row-normalized): " + " · ".join(links), ""] + (
         ["Learning curves (training loss per fold, training accuracy): " + " · ".join(curves), ""]
         if curves else [])

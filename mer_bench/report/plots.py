@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_bench.timing import SPEED_BATCH, speed_at
+
 PLOTS_DIR = "plots"
 
 
@@ -78,13 +80,16 @@ def confusion_plot(result: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Path:
-    """UF1 (with its interval) against inference samples/s (log scale), one point per
-    (label, result); results without a throughput are left out."""
+def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Path | None:
+    """UF1 (with its interval) against inference clips/s at ``SPEED_BATCH`` (log scale),
+    one point per (label, result); results without that figure are left out, and with
+    none left no figure is drawn (None)."""
+    if all(speed_at(result["timing"]) is None for _, result in items):
+        return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, result in items:
-        rate = result["timing"].get("predict_samples_per_s")
+        rate = speed_at(result["timing"])
         if not rate:
             continue
         m = result["metrics"]
@@ -93,7 +98,8 @@ def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Pa
         ax.annotate(literal(label), (rate, m["uf1"]), textcoords="offset points", xytext=(6, 4),
                     fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel(literal(f"inference throughput, samples/s (log; {_devices(items)})"))
+    ax.set_xlabel(literal(f"inference throughput, clips/s at batch {SPEED_BATCH} (log; "
+                          f"{_devices(items)})"))
     ax.set_ylabel("UF1 (95 % interval)")
     ax.set_title(literal(title), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
@@ -162,7 +168,8 @@ def diagnostics_plot(result: dict, path: Path) -> Path | None:
 
 
 def _devices(items: list[tuple[str, dict]]) -> str:
-    return ", ".join(sorted({r["timing"].get("device", "?") for _, r in items})) or "?"
+    return ", ".join(sorted({str(r["timing"].get("device_class") or r["timing"].get("device", "?"))
+                             for _, r in items})) or "?"
 
 
 def _save(fig, path: Path) -> Path:

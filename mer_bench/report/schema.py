@@ -175,7 +175,10 @@ def _metric_problems(metrics: dict) -> list[str]:
             if not (is_number(metrics.get(k)) and math.isfinite(metrics[k]))]
 
 
-TIMING_TEXT = ("dtype", "device")
+TIMING_TEXT = ("dtype", "device", "device_class", "throughput_note", "flops_note")
+LADDER_DTYPES = ("float32", "bfloat16-autocast")
+MAX_LADDER = 16
+"""Most throughput entries a result may hold (a ladder step per batch size and dtype)."""
 
 
 def _timing_problems(timing: dict) -> list[str]:
@@ -188,11 +191,30 @@ def _timing_problems(timing: dict) -> list[str]:
         elif key == "per_task":
             if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
                 problems.append("'timing.per_task' must be a list of objects")
+        elif key == "throughput":
+            problems += _ladder_problems(value)
         elif value is not None and not (is_number(value) and math.isfinite(value)
                                         and 0 <= value < LIMIT):
             problems.append(f"'timing.{key}' must be a finite number in [0, {LIMIT:g}) or null; "
                             f"got {_short(value)}")
     return problems
+
+
+def _ladder_problems(ladder: object) -> list[str]:
+    """``timing.throughput``: at most ``MAX_LADDER`` entries {batch_size: int >= 1, dtype:
+    a known precision, samples_per_s and median_ms: finite numbers in [0, LIMIT)}."""
+    if not isinstance(ladder, list) or len(ladder) > MAX_LADDER:
+        return [f"'timing.throughput' must be a list of at most {MAX_LADDER} objects"]
+    for i, entry in enumerate(ladder):
+        ok = (isinstance(entry, dict) and _kind(entry.get("batch_size"), int)
+              and 1 <= entry["batch_size"] < LIMIT and entry.get("dtype") in LADDER_DTYPES
+              and all(is_number(entry.get(k)) and math.isfinite(entry[k]) and 0 <= entry[k] < LIMIT
+                      for k in ("samples_per_s", "median_ms")))
+        if not ok:
+            return [f"'timing.throughput[{i}]' must hold batch_size (an integer >= 1), dtype "
+                    f"(one of {', '.join(LADDER_DTYPES)}), samples_per_s and median_ms (finite "
+                    f"numbers in [0, {LIMIT:g})); got {_short(entry)}"]
+    return []
 
 
 FOLD_FIELDS = (("seed", int), ("fold", str), ("test_subjects", list), ("n_train", int),

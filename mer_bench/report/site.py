@@ -43,12 +43,14 @@ from mer_bench.report.leaderboard import (
 )
 from mer_bench.report.reported import REPORTED
 from mer_bench.report.staleness import stale_label
+from mer_bench.timing import SPEED_BATCH, speed_at
 
 ASSETS = Path(__file__).with_name("site_assets")
 """``site.js`` and ``site.css``, copied beside the pages."""
 COLUMNS = [("Method", "text"), ("Preset", "text"), ("UF1", "number"), ("UAR", "number"),
            ("Accuracy", "number"), ("Seeds", "text"), ("Fit s/fold", "number"),
-           ("Infer samples/s", "number"), ("Params", "number"), ("Device", "text"),
+           (f"Clips/s (batch {SPEED_BATCH})", "number"), ("Params", "number"),
+           ("Device class", "text"),
            ("Data", "text"), ("vs best", "text")]
 
 
@@ -100,11 +102,11 @@ def _row_cells(result: dict, best: dict) -> list[str]:
         cells.append(_cell(f"{value} <small>{esc(bounds)}</small>", repr(m[key]), "number"))
     cells.append(_cell(f"{m['accuracy']:.3f}", repr(m["accuracy"]), "number"))
     cells.append(_cell(esc(seeds_label(result))))
-    for value, spec in ((t.get("fit_seconds"), ".2f"), (t.get("predict_samples_per_s"), ".0f"),
+    for value, spec in ((t.get("fit_seconds"), ".2f"), (speed_at(t), ".0f"),
                         (t.get("params"), ",")):
         text, sort = _number(value, spec)
         cells.append(_cell(text, sort, "number"))
-    cells.append(_cell(esc(t.get("device", ""))))
+    cells.append(_cell(esc(str(t.get("device_class") or t.get("device", "")))))
     cells.append(_cell("synthetic" if result["synthetic"] else "real"))
     cells.append(_cell(esc(versus_best(best, result))))
     return cells
@@ -183,7 +185,7 @@ def index_page(results: list[tuple[Path, dict]], out: Path) -> str:
             path = throughput_plot([(f"{r['method']['name']} {variant(r)}".strip(), r)
                                     for _, r in items], title,
                                    out / "plots" / f"uf1-vs-throughput__{slug(title)}.png")
-            figure = f"plots/{path.name}"
+            figure = f"plots/{path.name}" if path else None
         body += _table(key, items, reported, figure)
     return _page("mer-bench leaderboard", body)
 
@@ -225,6 +227,21 @@ def robustness_page(results: list[tuple[Path, dict]], out: Path) -> str:
 def _key_values(title: str, pairs: list[tuple[str, object]]) -> list[str]:
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_json(v))}</td></tr>" for k, v in pairs)
     return [f"<h2>{esc(title)}</h2>", f'<table class="facts">{rows}</table>']
+
+
+def _ladder(timing: dict) -> list[str]:
+    """The throughput ladder as a table: a row per precision, clips/s per batch size."""
+    entries = timing.get("throughput") or []
+    if not entries:
+        return []
+    sizes = sorted({e["batch_size"] for e in entries})
+    rate = {(e["dtype"], e["batch_size"]): e["samples_per_s"] for e in entries}
+    head = "".join(f"<th>batch {size}</th>" for size in sizes)
+    rows = "".join(f"<tr><th>{esc(dtype)}</th>" + "".join(
+        f'<td class="number">{_number(rate.get((dtype, size)), ".0f")[0]}</td>' for size in sizes)
+        + "</tr>" for dtype in sorted({e["dtype"] for e in entries}))
+    return [f"<h2>Inference throughput, clips/s ({esc(timing.get('device_class', ''))})</h2>",
+            f'<table class="facts"><tr><th></th>{head}</tr>{rows}</table>']
 
 
 def _json(value: object) -> str:
@@ -315,8 +332,9 @@ def result_page(path: Path, result: dict, best: dict | None, out: Path) -> str:
     if curves:
         body.append(f'<img class="figure" alt="learning curves" src="../plots/{curves.name}">')
     body += _comparison(result, best)
+    body += _ladder(result["timing"])
     body += _key_values("Timing", sorted((k, v) for k, v in result["timing"].items()
-                                         if k != "per_task"))
+                                         if k not in ("per_task", "throughput")))
     body += _key_values("Environment", sorted(result.get("environment", {}).items()))
     return _page(f"{method['name']} · {result['run_id']}", body, depth=1)
 
