@@ -85,7 +85,7 @@ def cmd_run(args) -> int:
     options = RunOptions(
         method=args.method, protocol=args.protocol, dataset=args.dataset, scheme=args.scheme,
         preset=args.preset, seeds=_seeds(args), device=args.device, jobs=args.jobs,
-        threads=args.threads, amp=args.amp,
+        threads=args.threads, amp=args.amp, portable=args.portable,
         devices=parse_devices(args.devices) if args.devices else (),
         backend=args.backend, scheduler=args.scheduler, out_dir=Path(args.out),
         cache_dir=args.cache_dir,
@@ -308,8 +308,33 @@ def cmd_reproduce(args) -> int:
                             adapter=Path(args.adapter) if args.adapter else None,
                             strict=args.strict)
         print(f"{path}: {outcome.summary()}")
-        different += not outcome.identical
+        different += not outcome.kept
     return 1 if different else 0
+
+
+def _needs_portable(args) -> bool:
+    """Whether this command must run in a process started with portable mode's switches
+    (``mer_bench.portable``) and this one was not: ``run --portable``, or ``reproduce`` of
+    a result made in portable mode."""
+    from mer_bench.portable import portable_process
+    if args.command == "run":
+        wanted = args.portable
+    elif args.command == "reproduce":
+        wanted = any(_made_portable(Path(p)) for p in args.results)
+    else:
+        return False
+    return wanted and not portable_process()
+
+
+def _made_portable(path: Path) -> bool:
+    """Whether the result file at ``path`` records portable mode (False for a file that
+    cannot be read: ``reproduce`` reports it)."""
+    from mer_bench.report.results import load_result
+    try:
+        mode = load_result(path).get("numeric_mode")
+    except (MerBenchError, OSError, ValueError):
+        return False
+    return isinstance(mode, dict) and mode.get("portable") is True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--amp", action="store_true",
                      help="predict under bf16 autocast (torch methods; the timed and the scored "
                           "predictions both; part of the run's identity)")
+    run.add_argument("--portable", action="store_true",
+                     help="portable numeric mode: every library's CPU kernels pinned to AVX2 + "
+                          "FMA, so the run gives the same bits on any x86-64 CPU (restarts "
+                          "itself with the switches; part of the run's identity)")
     run.add_argument("--out", default="results", help="result folder (default results/)")
     run.add_argument("--cache-dir", type=Path, help="feature cache (default ~/.cache/mer-bench)")
     resume = run.add_mutually_exclusive_group()
@@ -491,6 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _format_warning
     args = build_parser().parse_args(argv)
     try:
+        if _needs_portable(args):
+            from mer_bench.portable import restart_portable
+            return restart_portable(sys.argv[1:] if argv is None else list(argv))
         return args.func(args)
     except KeyboardInterrupt:
         print("mer-bench: interrupted", file=sys.stderr)

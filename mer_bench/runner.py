@@ -50,6 +50,7 @@ from mer_bench.methods import build_method, file_sha256, load_adapter_file, reso
 from mer_bench.nn.episodes import EpisodeShrinkWarning
 from mer_bench.progress import RunEstimate, progress_bar, watching
 from mer_bench.protocols import Fold, Protocol, get_protocol
+from mer_bench import portable
 from mer_bench.partial import accepted, load_partial
 from mer_bench.protocols.base import fold_table
 from mer_bench.report.schema import MAX_SEEDS, NAME
@@ -119,6 +120,10 @@ class RunOptions:
     """``--devices``: spread the workers over these devices, ``jobs`` per device
     (``mer_bench.devices``); empty: every worker on ``device``. Not part of the run
     identity, like ``jobs``."""
+    portable: bool = False
+    """``--portable``: every library's kernels pinned to AVX2 + FMA, so the run gives the
+    same bits on any x86-64 CPU (``mer_bench.portable``; needs a process started with the
+    switches: the command line restarts itself). Part of the run identity."""
 
 
 @dataclass
@@ -270,6 +275,7 @@ def run(options: RunOptions) -> Path:
     method = build_method(name, options.preset, **options.method_overrides)
     device = method_device(method, options)
     devices = worker_devices(method, options, device)
+    numeric = numeric_mode(method, options, device)
     auxiliary = (macro_source(options.auxiliary["macro"], dataset, options.data_seed)
                  if method.uses_auxiliary else None)
     weights = weight_files(method)
@@ -295,7 +301,8 @@ def run(options: RunOptions) -> Path:
         options = replace(options, jobs=worker_count(options.jobs * len(devices), len(tasks)))
         if todo and options.jobs > 1 and options.backend == "loky":
             check_fit(name, options.preset, options.method_overrides, devices, per_device)
-        cache_root = options.cache_dir if options.cache_dir is not None else default_cache_dir()
+        cache_root = portable.cache_root(options.cache_dir if options.cache_dir is not None
+                                         else default_cache_dir(), options.portable)
         cache = FeatureCache(cache_root)
         features = cache.materialize_all(dataset, samples, method.input_specs, n_jobs=options.jobs,
                                          progress=options.progress)
@@ -320,6 +327,7 @@ def run(options: RunOptions) -> Path:
         result = _assemble(outputs, protocol, method, dataset, scheme, options, device, run_id,
                            tasks, code)
         result.update({"resumed_folds": resumed} if resumed else {})
+        result["numeric_mode"] = numeric
         result["method"].update({"auxiliary": auxiliary} if auxiliary else {})
         result["method"].update({"weight_files": weights} if weights else {})
         path = inside(Path(options.out_dir), Path(f"{run_id}.json"))
@@ -348,6 +356,7 @@ def run_identity(method: Method, protocol: Protocol, dataset: Dataset, scheme, o
         "protocol": protocol.identity(), "dataset": dataset.name,
         "fingerprint": dataset.fingerprint, "scheme": scheme.name, "seeds": list(options.seeds),
         "threads": options.threads, **({"amp": True} if options.amp else {}),
+        **({"numeric_mode": "portable"} if options.portable else {}),
         **({"corruption": options.corruption.to_json()} if options.corruption else {}),
         **({"adapter_sha256": adapter["sha256"]} if adapter else {}),
         **({"auxiliary": auxiliary} if auxiliary else {}),
@@ -386,6 +395,39 @@ def method_device(method: Method, options: RunOptions) -> str:
             warnings.warn(f"{method.name} does not use torch: it runs on the CPU, not on "
                           f"{options.device!r}", stacklevel=2)
     return device
+
+
+def numeric_mode(method: Method, options: RunOptions, device: str) -> dict:
+    """The result's ``numeric_mode``: with ``portable``, the pinned level, the switches
+    this process started with and what each library was verified to run
+    (``portable.verify``; refused on a GPU or when a library runs above the level);
+    else the host's own kernels, which another CPU may not reproduce bit for bit."""
+    if not options.portable:
+        mode = {"portable": False, "kernels": "the host's own (chosen per CPU by each library)"}
+        return {**mode, "cuda": cuda_determinism()} if device.startswith("cuda") else mode
+    if device != "cpu":
+        raise MerBenchError(f"--portable pins CPU kernels; {device} chooses its own per GPU "
+                            f"model (run with --device cpu)")
+    start = portable.initial_environment()
+    return {"portable": True, "level": portable.LEVEL, "verified": portable.verify(method.uses_torch),
+            "switches": {k: start[k] for k in sorted(start) if k in portable.FIXED_PINS
+                         or k in ("NPY_DISABLE_CPU_FEATURES", "OPENCV_CPU_DISABLE")}}
+
+
+CUBLAS_WORKSPACE = ":4096:8"
+"""``CUBLAS_WORKSPACE_CONFIG``: cuBLAS's fixed-workspace mode, in which its reductions
+are run-to-run deterministic (read when a process makes its first cuBLAS handle)."""
+
+
+def cuda_determinism() -> dict:
+    """Pin what can be pinned on CUDA before the first cuBLAS call (workers inherit it)
+    and say what cannot: the result's ``numeric_mode.cuda``."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    return {"cudnn": "deterministic kernels, no autotuning (seed_everything)",
+            "cublas": f"CUBLAS_WORKSPACE_CONFIG={os.environ['CUBLAS_WORKSPACE_CONFIG']}",
+            "not pinned": "atomic-add kernels (index_add, scatter, some convolution "
+                          "backward passes) sum in arrival order; kernels differ per GPU "
+                          "model and CUDA/cuDNN version: re-runs elsewhere are statistical"}
 
 
 def worker_devices(method: Method, options: RunOptions, device: str) -> tuple[str, ...]:
@@ -737,6 +779,7 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "protocol": {"name": protocol.name, "version": protocol.version, "params": protocol.params()},
         "code": code,
         "run_options": {"threads": options.threads, "amp": options.amp,
+                        **({"portable": True} if options.portable else {}),
                         "overrides": options.method_overrides, "face_crop": options.face_crop},
         "datasets": sorted(frame["dataset"].unique().tolist()),
         "dataset": dataset.name,

@@ -45,7 +45,7 @@ def test_core_is_grouped_by_stage():
         assert (ROOT / package / "__init__.py").exists()
     flat = sorted(p.stem for p in ROOT.glob("*.py"))
     assert flat == ["__init__", "bench", "checks", "cli", "context", "devices", "errors",
-                    "method", "partial",
+                    "method", "partial", "portable",
                     "progress", "provenance", "reproduce", "runner", "scaleout", "seeding", "threads",
                     "timing"]
 

@@ -15,7 +15,7 @@ before and while parsing.
 
 Every other block a reader touches is typed too (``BLOCKS``: folds, run options,
 recipe departures, adapter file, macro source, code identity, diagnostics,
-environment, episodes, corruption), every string is clean text (no lone surrogate,
+environment, numeric mode, episodes, corruption), every string is clean text (no lone surrogate,
 no control character but tab and line breaks: ``text_problem``), the run id and the
 method name are names from ``NAME`` (no path separator, nothing a file name or a page
 could be confused by), and counts a reader loops over are bounded (``MAX_SEEDS``
@@ -318,11 +318,11 @@ def _run_options(value, key):
     if problems:
         return problems
     threads, crop = value.get("threads", 1), value.get("face_crop", "detect")
-    amp = value.get("amp", False)
+    amp, portable = value.get("amp", False), value.get("portable", False)
     if not (is_int(threads) and 1 <= threads <= 256) or not isinstance(amp, bool) \
-            or not isinstance(crop, str):
-        return [f"'{key}': threads must be 1..256, amp a boolean, face_crop a string (the "
-                f"runner checks its value when the row is re-run)"]
+            or not isinstance(portable, bool) or not isinstance(crop, str):
+        return [f"'{key}': threads must be 1..256, amp and portable booleans, face_crop a "
+                f"string (the runner checks its value when the row is re-run)"]
     return _flat_dict(value.get("overrides", {}), f"{key}.overrides")
 
 
@@ -414,6 +414,7 @@ BLOCKS = (("dataset", _string), ("folds", _folds_block),
           ("method.recipe_departures", _departures), ("method.file", _adapter_file),
           ("method.auxiliary", _auxiliary), ("method.config_hash", _string),
           ("run_options", _run_options), ("code", _code), ("environment", _environment),
+          ("numeric_mode", _environment),
           ("corruption", _corruption), ("episodes", _episodes), ("diagnostics", _diagnostics),
           ("protocol.version", _integer),
           ("datasets", _typed_list(str, 64)), ("resumed_folds", _typed_list(str)))
