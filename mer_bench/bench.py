@@ -137,7 +137,7 @@ def bench(name: str, preset: str = "paper", device: str = "auto", threads: int =
         ctx.close()
     return BenchRow(name, preset, device_class(device, threads), method.parameter_count(),
                     fit_seconds, step_peak, rates, note, flops, how, clips, stand_in,
-                    type(method).Config.recipe_departures(preset))
+                    base.config.departures())
 
 
 def format_rows(rows: list[BenchRow], ladder: tuple[int, ...] = LADDER) -> str:

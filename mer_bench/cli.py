@@ -115,7 +115,7 @@ def cmd_pretrain(args) -> int:
 
     import torch
 
-    from mer_bench.context import AuxiliaryLoader, RunContext
+    from mer_bench.context import AuxiliaryLoader, RunContext, macro_only
     from mer_bench.features.cache import default_cache_dir
     from mer_bench.methods import build_method
     from mer_bench.runner import writable_folder
@@ -130,6 +130,7 @@ def cmd_pretrain(args) -> int:
     method = build_method(args.method, args.preset, **_key_values(args.set, "--set"))
     if not hasattr(method, "pretrained_state"):
         raise MerBenchError(f"method {args.method!r} has no pre-training stage")
+    source = macro_only(args.macro_dataset, 0)  # the guard a run applies, before training
     cache_root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     aux = AuxiliaryLoader({"macro": args.macro_dataset}, method.input_specs, cache_root, 0)
     ctx = RunContext(device=resolve_device(args.device), seed=args.seed, preset=args.preset,
@@ -140,7 +141,7 @@ def cmd_pretrain(args) -> int:
         raise MerBenchError(f"{args.method}: this configuration has no pre-training "
                             f"(pretrain=none)")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, args.output)
+    torch.save({**state, "source": source}, args.output)
     print(f"{args.output}: pre-trained on {args.macro_dataset} (seed {args.seed}) in "
           f"{time.perf_counter() - start:.1f} s; load it with -S pretrained={args.output}")
     return 0

@@ -36,39 +36,49 @@ def quiet_dataset(name: str, data_seed: int, face_crop: str = "detect") -> Datas
         return load_dataset(name, data_seed=data_seed, face_crop=face_crop)
 
 
-def macro_source(name: str, target: Dataset, data_seed: int) -> dict:
-    """Check the auxiliary macro-expression source of a run on ``target`` and describe it
-    for the run's identity and result: {"macro", "fingerprint", "synthetic"}.
-
-    A registered dataset must hold macro-expressions only and share no people with the
-    target (not the target itself, nor one of its parts): pre-training on the target's
-    own clips would show the test subjects to the method. A ``folder:`` source cannot be
-    checked and is warned about; so is a synthetic source for a real-data target (the
-    result then says it was pre-trained on synthetic faces)."""
+def macro_only(name: str, data_seed: int) -> dict:
+    """Check that the auxiliary source ``name`` holds macro-expressions only and describe
+    it: {"macro", "fingerprint", "synthetic"} (what ``mer-bench pretrain`` stores in a
+    checkpoint). A ``folder:`` source cannot be checked and is warned about."""
     from mer_bench.data.macro_folder import is_macro_folder
-    from mer_bench.data.schemes import base_dataset
+    source = quiet_dataset(name, data_seed)
     if is_macro_folder(name):
         warnings.warn(f"--macro-dataset {name}: a folder cannot be checked for micro-expressions "
-                      f"or for people of {target.name}; make sure it holds neither",
-                      stacklevel=2)
-        source = quiet_dataset(name, data_seed)
+                      f"or for people of the target; make sure it holds neither", stacklevel=2)
         return {"macro": name, "fingerprint": source.fingerprint, "synthetic": False}
-    source = quiet_dataset(name, data_seed)
     micro = int((source.samples["kind"] != "macro").sum())
     if micro:
         raise MerBenchError(f"--macro-dataset {name}: {micro} of its {len(source.samples)} clips "
                             f"are not macro-expressions; the auxiliary source must be macro-only "
                             f"(synth-ckplus, ckplus, or folder:PATH)")
+    return {"macro": name, "fingerprint": source.fingerprint, "synthetic": source.synthetic}
+
+
+def macro_source(name: str, target: Dataset, data_seed: int,
+                 described: dict | None = None) -> dict:
+    """Check the auxiliary macro-expression source of a run on ``target`` and describe it
+    for the run's identity and result: {"macro", "fingerprint", "synthetic"}.
+
+    A registered dataset must hold macro-expressions only (``macro_only``) and share no
+    people with the target (not the target itself, nor one of its parts): pre-training
+    on the target's own clips would show the test subjects to the method. A synthetic
+    source for a real-data target is warned about (the result then says it was
+    pre-trained on synthetic faces). ``described``: the source as a pre-training
+    checkpoint recorded it (``mer-bench pretrain``), checked against the target instead
+    of ``name``."""
+    from mer_bench.data.schemes import base_dataset
+    source = described if described is not None else macro_only(name, data_seed)
+    name = source["macro"]
     parts = getattr(target, "parts", {target.name: target})
     shared = {base_dataset(name)} & ({base_dataset(target.name)} | {base_dataset(p) for p in parts})
-    if shared:
+    if shared and not name.startswith("folder:"):
         raise MerBenchError(f"--macro-dataset {name}: it is (part of) the target dataset "
                             f"{target.name}; the auxiliary source must share no people with it")
-    if source.synthetic and not target.synthetic:
+    if source["synthetic"] and not target.synthetic:
         warnings.warn(f"--macro-dataset {name} is synthetic but {target.name} is real: the "
                       f"auxiliary training uses synthetic faces (give --macro-dataset ckplus or "
                       f"folder:PATH)", stacklevel=2)
-    return {"macro": name, "fingerprint": source.fingerprint, "synthetic": source.synthetic}
+    return dict(source)
 
 
 @dataclass

@@ -47,6 +47,8 @@ method sees (at 64 px MA2MI's position map is 2 x 2), so a preset that shrinks i
 departs from the recipe and says so."""
 
 
+SOURCE_FIELDS = ("pretrained", "checkpoint")
+"""Config fields that name a weights file (recorded with its sha256, not as a departure)."""
 PIXEL_FIELDS = ("size", "compute_size")
 MAX_PIXELS = 1024
 """Largest input side in pixels any config may ask for (the papers use 64-256; a typo
@@ -67,6 +69,10 @@ class MethodConfig:
     GPU_PRESETS: ClassVar[tuple[str, ...]] = ()
     """Presets sized for a GPU: on a CPU the run says so up front and prints an estimate
     measured from the first training steps."""
+    PAPER_FIXED: ClassVar[frozenset[str]] = frozenset()
+    """Budget-named fields whose value the paper fixes as part of its recipe (MPFNet's
+    clip length L = 11, chosen in its Fig. 8; episode and batch sizes it states): a
+    config that changes them departs from the recipe (``departures``)."""
     RANGES: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
     """Declared ranges of numeric fields: name -> (low, high), inclusive, None = open.
     Every field is also checked against its annotated type (``from_preset``)."""
@@ -90,16 +96,23 @@ class MethodConfig:
 
     @classmethod
     def recipe_departures(cls, preset: str) -> dict[str, dict[str, Any]]:
-        """What ``preset`` changes beyond the budget (``is_budget_field``): field ->
-        {"paper": value, preset: value}. A preset should only cut the budget; anything
-        else it changes (a learning rate, a network width) is a departure from the
-        paper's recipe, written into the result and shown on the leaderboard row."""
-        if preset == "paper":
-            return {}
-        paper, other = cls.from_preset("paper"), cls.from_preset(preset)
-        return {name: {"paper": getattr(paper, name), preset: getattr(other, name)}
-                for name in cls.PRESETS.get(preset, {})
-                if not is_budget_field(name) and getattr(paper, name) != getattr(other, name)}
+        """``departures`` of ``preset`` as it stands (no ``-S``)."""
+        return cls.from_preset(preset).departures()
+
+    def departures(self) -> dict[str, dict[str, Any]]:
+        """What this config — a preset plus every ``-S`` override, the config that ran —
+        changes from the ``paper`` config: field -> {"paper": value, "ran": value}, for
+        every field that is not budget (``is_budget_field``) or that the paper fixes
+        although its name says budget (``PAPER_FIXED``). Weight-file fields
+        (``SOURCE_FIELDS``) are recorded with their sha256 instead. A preset should only
+        cut the budget; anything else that differs (a learning rate, a width, a clip
+        length the paper chose) is a departure from the recipe, written into the result
+        and shown on the leaderboard row."""
+        paper = type(self).from_preset("paper")
+        return {f.name: {"paper": getattr(paper, f.name), "ran": getattr(self, f.name)}
+                for f in fields(self)
+                if (not is_budget_field(f.name) or f.name in self.PAPER_FIXED)
+                and f.name not in SOURCE_FIELDS and getattr(self, f.name) != getattr(paper, f.name)}
 
     def validate(self, names: set[str] | None = None) -> None:
         """Raise ``MerBenchError`` for a field (of ``names``; default all) whose value does
@@ -245,6 +258,13 @@ class Method(ABC):
     def torch_modules(self) -> list:
         """The fitted torch modules (for counting, timing and device moves)."""
         return []
+
+    def pretrained_source(self) -> dict | None:
+        """The auxiliary source a pre-training checkpoint this config loads was made from
+        ({"macro", "fingerprint", "synthetic"}, as ``mer-bench pretrain`` stores it), or
+        None when the config loads none: the runner checks and records it instead of
+        ``--macro-dataset``."""
+        return None
 
     def diagnostics(self) -> dict[str, dict]:
         """Learning diagnostics of the last ``fit``, one entry per training stage

@@ -276,7 +276,8 @@ def run(options: RunOptions) -> Path:
     device = method_device(method, options)
     devices = worker_devices(method, options, device)
     numeric = numeric_mode(method, options, device)
-    auxiliary = (macro_source(options.auxiliary["macro"], dataset, options.data_seed)
+    auxiliary = (macro_source(options.auxiliary["macro"], dataset, options.data_seed,
+                              method.pretrained_source())
                  if method.uses_auxiliary else None)
     weights = weight_files(method)
     # the code as it is when the run starts (and is imported), not when it ends
@@ -608,7 +609,8 @@ class TaskWorker:
             fit_seconds = time.perf_counter() - start
             diagnostics = {**method.diagnostics(),
                            "fitted model": {"train_accuracy": self._train_accuracy(method, train_ids,
-                                                                                precision)}}
+                                                                                precision),
+                                            "majority_rate": self._majority_rate(train_ids)}}
             records, episodes, speed = [], [], {}
             for k, fold in enumerate(task.folds):
                 index = [position[s] for s in fold.test_ids]
@@ -661,6 +663,12 @@ class TaskWorker:
         _check_prediction(method, prediction, len(train), len(self.classes))
         labels = unshuffle(prediction.labels, order)
         return float(np.mean(labels == np.asarray(self.truth["label"])[index]))
+
+    def _majority_rate(self, train_ids: tuple[str, ...]) -> float:
+        """Share of the most frequent class among the training clips: the training
+        accuracy of always answering it (``report.learning``)."""
+        labels = np.asarray(self.truth["label"])[[self.positions[s] for s in train_ids]]
+        return float(np.bincount(labels).max() / len(labels))
 
     @cached_property
     def positions(self) -> dict[str, int]:
@@ -772,7 +780,7 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "run_id": run_id,
         "method": {"name": method.name, "preset": options.preset, "config": method.config.to_dict(),
                    "config_hash": method.config.hash,
-                   "recipe_departures": method.Config.recipe_departures(options.preset),
+                   "recipe_departures": method.config.departures(),
                    "inputs": [s.to_json() for s in method.input_specs],
                    **({"file": adapter_source(options.method)}
                       if options.method.endswith(".py") else {})},

@@ -92,6 +92,7 @@ class AttrContrastConfig(MethodConfig):
     epochs: int = 200
     batch_size: int = 32
     lr: float = 1e-4
+    PAPER_FIXED = frozenset({"frames"})   # budget-named, fixed by the paper
     GPU_PRESETS = ("paper",)
     PRESETS = {
         "fast": {"size": 48, "frames": 8, "width": 16, "epochs": 20, "flow_size": 96,

@@ -224,6 +224,11 @@ class MA2MI(Method):
         """How pre-training steps run (``micro_batch``, ``amp``): execution, not recipe."""
         return Execution(self.config.micro_batch, self.config.amp)
 
+    def pretrained_source(self) -> dict | None:
+        if not self.config.pretrained:
+            return None
+        return dict(load_pretrained(Path(self.config.pretrained))["source"])
+
     def _check_state(self, state: dict) -> None:
         MIACNet(self.config.width, self.config.position_encoder).load_state_dict(state["miacnet"])
 
@@ -401,9 +406,18 @@ def _cpu_state(module: nn.Module) -> dict:
 
 
 def load_pretrained(path: Path) -> dict:
-    """A pre-training checkpoint written by ``mer-bench pretrain --method ma2mi``."""
+    """A pre-training checkpoint written by ``mer-bench pretrain --method ma2mi``: the
+    MIACNet state, the losses, and the macro source it was trained on (``source``:
+    {"macro", "fingerprint", "synthetic"}; a checkpoint without one is refused, since
+    the run could not check that its pre-training saw none of the test people)."""
     state = load_weights(path, "ma2mi: pretrained")
     if not isinstance(state, dict) or "miacnet" not in state:
         raise MerBenchError(f"ma2mi: {path} is not a MA2MI pre-training checkpoint "
                             f"(no 'miacnet' entry)")
+    source = state.get("source")
+    if not (isinstance(source, dict) and isinstance(source.get("macro"), str)
+            and isinstance(source.get("fingerprint"), str)
+            and isinstance(source.get("synthetic"), bool)):
+        raise MerBenchError(f"ma2mi: {path} records no macro source (name, fingerprint, "
+                            f"synthetic); export it again with mer-bench pretrain")
     return state

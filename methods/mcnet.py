@@ -100,6 +100,7 @@ class MCNetConfig(MethodConfig):
     prototypes: str = "meta-cluster"   # or "mean" (ablation)
     pipelines: str = "both"            # or "micro" / "macro" (ablations)
     val_fraction: float = 0.2
+    PAPER_FIXED = frozenset({"tasks_per_batch"})   # budget-named, fixed by the paper
     GPU_PRESETS = ("paper",)
     PRESETS = {
         "fast": {"size": 48, "width": 32, "pretrain_epochs": 10, "pretrain_batch": 64,

@@ -166,6 +166,7 @@ class MPFNetConfig(MethodConfig):
     amp: bool = True                    # bf16 autocast on CUDA (no effect on CPU)
     checkpointing: bool = True          # recompute the CA-Inception blocks in backward
     micro_batch: int | None = 32        # clips per accumulated part of a batch; 0/None: whole
+    PAPER_FIXED = frozenset({"length", "tasks_per_batch", "triplet_batch", "afe_batch"})   # budget-named, fixed by the paper
     GPU_PRESETS = ("paper",)
     PRESETS = {
         "fast": {"checkpointing": False, "micro_batch": None,

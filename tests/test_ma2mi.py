@@ -169,6 +169,27 @@ def test_pretrain_command_writes_a_checkpoint_that_runs_load(smoke, tmp_path, ca
     with pytest.raises(MerBenchError, match="no such file"):
         build_method("ma2mi", "smoke", pretrained=str(tmp_path / "no.pt")).fit(
             train, RunContext(seed=0))
+    source = torch.load(out, weights_only=True)["source"]
+    assert source["macro"] == "synth-ckplus" and source["synthetic"] is True
+    assert method.pretrained_source() == source
+    # a run that loads it is checked and recorded against the checkpoint's source
+    from mer_bench.context import macro_source
+    from mer_bench.data.datasets import load_dataset
+    assert macro_source("synth-smic", load_dataset("synth-samm"), 0, source) == source
+    with pytest.raises(MerBenchError, match="is \\(part of\\) the target dataset"):
+        macro_source("synth-ckplus", load_dataset("synth-samm"), 0,
+                     {**source, "macro": "synth-samm"})
+    bare = {k: v for k, v in torch.load(out, weights_only=True).items() if k != "source"}
+    torch.save(bare, tmp_path / "bare.pt")
+    with pytest.raises(MerBenchError, match="records no macro source"):
+        build_method("ma2mi", "smoke", pretrained=str(tmp_path / "bare.pt")).pretrained_source()
+
+
+def test_pretrain_refuses_a_macro_source_with_micro_expressions(tmp_path, capsys):
+    assert main(["pretrain", "--method", "ma2mi", "--preset", "smoke", "--macro-dataset",
+                 "synth-samm", "--output", str(tmp_path / "x.pt")]) == 2
+    assert "are not macro-expressions" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_folder_macro_source_reads_frame_folders_and_videos(tmp_path):

@@ -118,14 +118,27 @@ def test_presets_name_their_departures_from_the_recipe():
     from mer_bench.report.leaderboard import preset_label
     mpfnet = get_method_class("mpfnet-p").Config
     departures = mpfnet.recipe_departures("fast")
-    assert departures["embed_dim"] == {"paper": 512, "fast": 64}
+    assert departures["embed_dim"] == {"paper": 512, "ran": 64}
     assert "width" in departures and "size" in departures  # input size changes the method
-    assert not {"triplet_epochs", "afe_batch", "checkpointing"} & departures.keys()
+    # budget-named, but fixed by the paper (PAPER_FIXED): departures too
+    assert {"length", "tasks_per_batch", "triplet_batch", "afe_batch"} <= departures.keys()
+    assert not {"triplet_epochs", "checkpointing", "micro_batch"} & departures.keys()
     assert mpfnet.recipe_departures("paper") == {}
     mcnet = {"method": {"name": "mcnet", "preset": "fast"}}
-    assert preset_label(mcnet) == "fast (recipe: size=48, width=32)"
+    assert preset_label(mcnet) == "fast (recipe: size=48, tasks_per_batch=2, width=32)"
+    older = {"method": {"name": "mcnet", "preset": "fast",
+                        "recipe_departures": {"size": {"paper": 112, "fast": 48}}}}
+    assert preset_label(older) == "fast (recipe: size=48)"  # files written before "ran"
     stored = {"method": {"name": "mcnet", "preset": "fast", "recipe_departures": {}}}
     assert preset_label(stored) == "fast"
+
+
+def test_departures_are_computed_from_the_config_that_ran():
+    from mer_bench.methods import build_method
+    ran = build_method("lightmannet", "fast", first_order=False, beta=0.5).config.departures()
+    assert "first_order" not in ran  # -S restored the paper's value
+    assert ran["beta"] == {"paper": 0.1, "ran": 0.5}  # an -S override is a departure
+    assert "pretrained" not in build_method("ma2mi", "fast", pretrained="x.pt").config.departures()
 
 
 def test_leaderboard_build_writes_and_links_the_plots(result_dir, tmp_path):

@@ -1,18 +1,22 @@
 """The shallow flow CNNs of the MEGC2019 baselines, as their papers define them (not in
 torchvision). Inputs are 28 x 28 maps of the onset -> apex flow.
 
-- ``STSTNet`` (Liong et al., FG 2019, Table I; the authors' PyTorch definition): three
-  parallel 3x3 convolutions of 3, 5 and 8 filters ("same" padding: 28x28), each followed
-  by ReLU, batch normalization, 3x3 max pooling of stride 3 (10x10) and dropout;
-  concatenation (16 channels), 2x2 average pooling (5x5x16 = 400), one dense layer.
+- ``STSTNet`` (Liong et al., FG 2019, Table I; the layer order, batch normalization
+  and dropout of the authors' ``main.py``): three parallel 3x3 convolutions of 3, 5 and
+  8 filters with "same" padding as the paper's Table I gives it (28x28; the authors'
+  ``main.py`` pads by 2, 30x30 maps, which pool to the same 10x10 and 5x5 grids), each
+  followed by ReLU, batch normalization, 3x3 max pooling of stride 3 (10x10) and
+  dropout; concatenation (16 channels), 2x2 average pooling (5x5x16 = 400), one dense
+  layer.
   1,683 parameters for 3 classes (convolutions 448, batch norm 32, dense 1,203; the
   paper's text says 1,670, which neither its Table I, 1,651 without batch norm, nor the
   authors' code gives).
 - ``OffApexNet`` (Gan et al., Signal Processing: Image Communication 2019): two streams,
   horizontal and vertical flow, each conv 5x5 x 6 (same) - ReLU - 2x2 max pool -
   conv 5x5 x 16 - ReLU - 2x2 max pool (7x7x16 = 784); concatenation (1,568), dense
-  1,024 - 1,024 - classes with ReLU and dropout 0.5. 2,664,475 parameters for 3 classes
-  (the STSTNet paper's Table V rounds it to 2.77 M).
+  1,024 - 1,024 - classes with ReLU and dropout 0.5. 2,664,475 parameters for 3 classes,
+  i.e. 2.66 M (the STSTNet paper's Table V lists 2.77 M; the difference is not
+  explained there).
 """
 
 from __future__ import annotations

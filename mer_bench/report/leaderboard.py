@@ -21,6 +21,7 @@ from pathlib import Path
 from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import atomic_write_bytes
 from mer_bench.report.intervals import format_p, interval_label
+from mer_bench.report.learning import NO_LEARNING, no_learning, table_best
 from mer_bench.report.reported import REPORTED
 from mer_bench.report.results import load_result, written_here
 from mer_bench.report.staleness import stale_label
@@ -168,7 +169,8 @@ def preset_label(result: dict) -> str:
             departures = {}
     if not departures:
         return preset
-    shown = ", ".join(f"{k}={_plain(v[preset])}" for k, v in sorted(departures.items()))
+    shown = ", ".join(f"{k}={_plain(v.get('ran', v.get(preset)))}"  # older files: by preset
+                      for k, v in sorted(departures.items()))
     return f"{preset} (recipe: {shown})"
 
 
@@ -207,7 +209,8 @@ def row(path: Path, result: dict, root: Path) -> list:
     changes = ", ".join(part for part in (origin_label(result), variant(result),
                                           macro_label(result)) if part)
     notes = [note for note in ("" if result.get("_status", VERIFIED) == VERIFIED
-                               else "unverified against data", stale_label(result)) if note]
+                               else "unverified against data", stale_label(result),
+                               NO_LEARNING if no_learning(result) else "") if note]
     where = cell(shown) + "".join(f" ({cell(n)})" for n in notes)
     return [cell(f"{name} ({changes})" if changes else name), cell(preset_label(result)),
             interval_label(m, "uf1"), interval_label(m, "uar"), f"{m['accuracy']:.3f}",
@@ -245,6 +248,8 @@ def versus_best(best: dict, other: dict) -> str:
     test units."""
     if other is best:
         return "best"
+    if best is None:
+        return f"no best: every row is {NO_LEARNING}"
     c, shared = paired_with(other, best)
     if c is None:
         return "no common seeds" if not shared else _unpaired_reason(other, best)
@@ -342,7 +347,9 @@ def render(results: list[tuple[Path, dict]], root: Path, plots: bool = False) ->
              "code that builds this page; `mer-bench reproduce RESULT.json` says whether its "
              "predictions still come out the same. "
              "Rows marked *(reported)* are the papers' own real-data numbers, not reproduced "
-             "or verified here. "
+             "or verified here. A trained method's row is marked *no learning shown* when its "
+             "training accuracy is at or below the majority-class rate or its main training "
+             "stage's loss did not fall; such a row is never *best*. "
              f"Speed: inference clips/s at batch {SPEED_BATCH} (the same batch in every table; the "
              "result files hold batch 1, 32 and 256 in fp32 and bf16 and FLOPs per clip), "
              "comparable only between rows of one device class (GPU model, or CPU and thread "
@@ -376,7 +383,8 @@ def _table(key: tuple, items: list[tuple[Path, dict]], root: Path, reported: lis
     items.sort(key=lambda pr: -pr[1]["metrics"]["uf1"])
     title = f"### {protocol} · {dataset} · {scheme} · {preset}" + (
         f" · robustness: {corruption} of test clips corrupted" if corruption else "")
-    rows = [row(p, r, root) + [versus_best(items[0][1], r)] for p, r in items]
+    best = table_best(items)
+    rows = [row(p, r, root) + [versus_best(best, r)] for p, r in items]
     rows += reported_rows(reported, items)
     classes = cell(", ".join(items[0][1]["label_scheme"]["classes"])) if items else \
         "(no reproduced result yet)"

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from mer_bench.features.cache import current_umask
 from mer_bench.report.intervals import interval_label
+from mer_bench.report.learning import NO_LEARNING, no_learning, table_best
 from mer_bench.report.leaderboard import (
     corruption_label,
     macro_label,
@@ -93,9 +94,9 @@ def _row_cells(result: dict, best: dict) -> list[str]:
     m, t = result["metrics"], result["timing"]
     changes = ", ".join(p for p in (origin_label(result), variant(result), macro_label(result)) if p)
     name = esc(result["method"]["name"]) + (f" <small>({esc(changes)})</small>" if changes else "")
-    stale = stale_label(result)
-    link = f'<a href="results/{page_name(result)}">{name}</a>' + (
-        f' <small class="stale">({esc(stale)})</small>' if stale else "")
+    marks = [m for m in (stale_label(result), NO_LEARNING if no_learning(result) else "") if m]
+    link = f'<a href="results/{page_name(result)}">{name}</a>' + "".join(
+        f' <small class="stale">({esc(m)})</small>' for m in marks)
     cells = [_cell(link, result["method"]["name"]), _cell(esc(preset_label(result)))]
     for key in ("uf1", "uar"):
         value, _, bounds = interval_label(m, key).partition(" ")
@@ -131,7 +132,8 @@ def _table(key: tuple, items: list[tuple[Path, dict]], reported: list, figure: s
                   f'data-preset="{esc(preset)}" data-data="{"synthetic" if synthetic else "real"}"')
     items = sorted(items, key=lambda pr: -pr[1]["metrics"]["uf1"])
     head = "".join(f'<th data-type="{kind}" tabindex="0">{esc(name)}</th>' for name, kind in COLUMNS)
-    rows = [f'<tr data-method="{esc(r["method"]["name"])}">{"".join(_row_cells(r, items[0][1]))}</tr>'
+    best = table_best(items)
+    rows = [f'<tr data-method="{esc(r["method"]["name"])}">{"".join(_row_cells(r, best))}</tr>'
             for _, r in items]
     rows += [f'<tr class="reported" data-method="{esc(e.method)}">{"".join(_reported_cells(e))}</tr>'
              for e in reported]
@@ -275,7 +277,10 @@ def _short(value: object) -> str:
 
 
 def _comparison(result: dict, best: dict | None) -> list[str]:
-    if best is None or best is result:
+    if best is None:
+        return ["<h2>Against the table's best row</h2>",
+                f"<p>No best row: every row of this table is {NO_LEARNING}.</p>"]
+    if best is result:
         return ["<h2>Against the table's best row</h2>", "<p>This is the table's best row.</p>"]
     c, shared = paired_with(result, best)
     if c is None:
@@ -329,6 +334,9 @@ def result_page(path: Path, result: dict, best: dict | None, out: Path) -> str:
     summary = result.get("diagnostics", {}).get("summary", {})
     if summary:
         body += _key_values("Learning diagnostics (median over folds)", sorted(summary.items()))
+    reason = no_learning(result)
+    if reason:
+        body.append(f'<p class="stale"><strong>{NO_LEARNING}</strong>: {esc(reason)}.</p>')
     if curves:
         body.append(f'<img class="figure" alt="learning curves" src="../plots/{curves.name}">')
     body += _comparison(result, best)
@@ -381,9 +389,10 @@ def _write_site(results: list[tuple[Path, dict]], out: Path) -> None:
         (out / folder).mkdir(parents=True, exist_ok=True)
     for asset in ASSETS.iterdir():
         (out / "assets" / asset.name).write_bytes(asset.read_bytes())
-    best = {}
-    for _, r in sorted(results, key=lambda pr: -pr[1]["metrics"]["uf1"]):
-        best.setdefault(table_key(r), r)
+    by_table: dict[tuple, list] = {}
+    for path, r in sorted(results, key=lambda pr: -pr[1]["metrics"]["uf1"]):
+        by_table.setdefault(table_key(r), []).append((path, r))
+    best = {key: table_best(items) for key, items in by_table.items()}
     for path, r in results:
         (out / "results" / page_name(r)).write_text(result_page(path, r, best.get(table_key(r)), out))
     (out / "robustness.html").write_text(robustness_page(results, out))

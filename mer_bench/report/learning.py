@@ -1,0 +1,74 @@
+"""Does a row show that its method learned? (``no_learning``)
+
+A trained method's result carries diagnostics (``Method.diagnostics``, summarized over
+folds): each training stage's loss at start and end, and the fitted model's accuracy on
+its own training clips, asked like a test set. A row shows **no learning** when either
+
+- its training accuracy (median over folds) is at or below the majority-class rate of
+  its training clips (``majority_rate``), what always answering that class would
+  score; or
+- its main training stage (the one with the most steps) ends with a loss no lower than
+  it started.
+
+Such a row is marked *no learning shown* on the markdown and the site, and is never a
+table's best row (``table_best``). Methods that train no stage (descriptors with an
+SVM, majority) are not judged: they have no loss to fall.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+
+NO_LEARNING = "no learning shown"
+
+
+def no_learning(result: dict) -> str | None:
+    """Why ``result`` (a verified result) shows no learning, or None."""
+    summary = (result.get("diagnostics") or {}).get("summary") or {}
+    stages = {name: figures for name, figures in summary.items()
+              if isinstance(figures, dict) and figures.get("steps")}
+    if not stages:
+        return None
+    reasons = []
+    accuracy = (summary.get("fitted model") or {}).get("train_accuracy")
+    majority = majority_rate(result)
+    if accuracy is not None and majority is not None and accuracy <= majority:
+        reasons.append(f"training accuracy {accuracy:.3f} <= majority-class rate {majority:.3f}")
+    name, main = max(stages.items(), key=lambda item: item[1]["steps"])
+    start, end = main.get("loss_start"), main.get("loss_end")
+    if main["steps"] >= 2 and start is not None and end is not None and end >= start:
+        reasons.append(f"{name}: loss {start:.3g} -> {end:.3g}")
+    return "; ".join(reasons) or None
+
+
+def majority_rate(result: dict) -> float | None:
+    """Share of the most frequent class among the training clips: as the run recorded it
+    (``fitted model.majority_rate``, median over folds); for older results the share
+    among the labelled test clips (pooled protocols and holdout test every clip alike)
+    or, for few-shot (whose query sets are class-balanced), among the dataset's clips
+    under the scheme (twins only; None for a real dataset)."""
+    recorded = ((result.get("diagnostics") or {}).get("summary") or {}).get(
+        "fitted model", {}).get("majority_rate")
+    if recorded is not None:
+        return recorded
+    if result["protocol"]["name"] != "fewshot":
+        labels = Counter(p["y_true"] for p in result.get("predictions", ()))
+        total = sum(labels.values())
+        return max(labels.values()) / total if total else None
+    return _dataset_majority(result["dataset"], result["label_scheme"]["name"]) \
+        if result.get("synthetic") else None
+
+
+@lru_cache(maxsize=None)
+def _dataset_majority(dataset: str, scheme: str) -> float | None:
+    from mer_bench.data.datasets import load_dataset
+    from mer_bench.data.schemes import get_scheme
+    labels = get_scheme(scheme, dataset).apply(load_dataset(dataset).samples)["label"]
+    return float(labels.value_counts(normalize=True).max()) if len(labels) else None
+
+
+def table_best(items: list[tuple[object, dict]]) -> dict | None:
+    """The best row of a table sorted by UF1: the first that does not show
+    ``no_learning`` (None when every row does)."""
+    return next((r for _, r in items if no_learning(r) is None), None)
