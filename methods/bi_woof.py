@@ -6,8 +6,8 @@ Follows the paper's mechanism: optical flow between the onset and the apex frame
 (the middle frame where the apex is not annotated: SMIC), orientation histograms per
 block of the face, each pixel weighted by its flow magnitude (local weight), each
 block's histogram weighted by the block's mean optical strain (global weight), the
-blocks' histograms concatenated (``BiWOOFDescriptor``; ``descriptors.bi_woof``), and a
-linear SVM (``mer_bench.nn.svm``, no class reweighting, as published).
+blocks' histograms concatenated and L2-normalized per clip as the authors' ``biwoof.m``
+does (``BiWOOFDescriptor``; ``descriptors.bi_woof``), and a linear SVM (``mer_bench.nn.svm``, no class reweighting, as published).
 
 Choices and deviations, stated:
 - the paper finds the apex with its D&C-RoI spotter where it is not annotated; here the

@@ -6,7 +6,14 @@ import json
 import pytest
 
 from mer_bench.report.leaderboard import row, versus_best
-from mer_bench.report.learning import NO_LEARNING, majority_rate, no_learning, table_best
+from mer_bench.report.learning import (
+    INEFFECTIVE,
+    NO_LEARNING,
+    ineffective_pretraining,
+    majority_rate,
+    no_learning,
+    table_best,
+)
 from mer_bench.report.results import load_result
 from mer_bench.runner import RunOptions, run
 
@@ -63,3 +70,18 @@ def test_a_row_without_learning_is_marked_and_never_best(two_rows):
     assert f"({NO_LEARNING})" in row(top_path, flat, out)[-1]
     assert versus_best(table_best(rows), other) == "best"
     assert versus_best(None, flat) == f"no best: every row is {NO_LEARNING}"
+
+
+def test_a_pretraining_that_does_not_read_its_condition_is_marked(two_rows):
+    out, [(path, result), _] = two_rows
+    figures = {"reconstruction_l1_own_condition": 0.0629,
+               "reconstruction_l1_shuffled_condition": 0.0630,
+               "reconstruction_l1_copy_baseline": 0.0632, "steps": 6}
+    flat = json.loads(json.dumps(result))
+    flat["diagnostics"]["summary"]["pre-training (reconstruction)"] = figures
+    assert ineffective_pretraining(flat).startswith("pre-training (reconstruction): "
+                                                    "reconstruction with its own motion code")
+    assert f"({INEFFECTIVE})" in row(path, flat, out)[-1]
+    figures["reconstruction_l1_own_condition"] = 0.05  # 20 % below both controls
+    assert ineffective_pretraining(flat) is None
+    assert ineffective_pretraining(result) is None  # no such stage

@@ -87,6 +87,13 @@ def test_bi_woof_rotates_with_the_whole_flow_field():
     assert not np.allclose(a, b)
 
 
+def test_bi_woof_is_l2_normalized_per_clip_as_biwoof_m_ends():
+    flow = np.random.default_rng(2).normal(size=(2, 16, 16)).astype(np.float32)
+    assert np.linalg.norm(bi_woof(flow, 2, 8)) == pytest.approx(1.0, rel=1e-6)
+    assert np.linalg.norm(bi_woof(3 * flow, 2, 8) - bi_woof(flow, 2, 8)) < 1e-2  # scale-free
+    assert not np.any(bi_woof(np.zeros((2, 16, 16), np.float32), 2, 8))  # no motion: zeros
+
+
 def _planted_maps(n=90, channels=3, seed=0):
     """28x28 maps whose class (3) is a bump at one of three places, plus noise."""
     rng = np.random.default_rng(seed)

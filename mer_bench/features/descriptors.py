@@ -72,7 +72,9 @@ def bi_woof(flow: np.ndarray, grid: int, bins: int) -> np.ndarray:
     et al. 2018): per block, the orientation histogram with every pixel weighted by its
     flow magnitude (local weight), the block's histogram normalized to sum 1 and then
     multiplied by the block's mean optical strain (global weight: blocks that deform
-    more count more). Returns float32 (grid² · bins,)."""
+    more count more); the concatenation is then L2-normalized per clip, as the authors'
+    ``biwoof.m`` ends (a clip without motion stays all zeros). Returns float32
+    (grid² · bins,)."""
     magnitude = np.sqrt((flow.astype(np.float64) ** 2).sum(0))
     local = orientation_histograms(flow, magnitude, grid, bins)
     local /= np.maximum(local.sum(1, keepdims=True), 1e-12)
@@ -81,4 +83,5 @@ def bi_woof(flow: np.ndarray, grid: int, bins: int) -> np.ndarray:
     blocks = block_index(h, w, grid).ravel()
     mean_strain = np.bincount(blocks, strain.ravel(), grid * grid) / np.bincount(blocks,
                                                                                   minlength=grid * grid)
-    return (local * mean_strain[:, None]).astype(np.float32).ravel()
+    feature = (local * mean_strain[:, None]).ravel()
+    return (feature / max(np.linalg.norm(feature), 1e-12)).astype(np.float32)

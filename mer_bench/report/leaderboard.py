@@ -21,7 +21,13 @@ from pathlib import Path
 from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import atomic_write_bytes
 from mer_bench.report.intervals import format_p, interval_label
-from mer_bench.report.learning import NO_LEARNING, no_learning, table_best
+from mer_bench.report.learning import (
+    INEFFECTIVE,
+    NO_LEARNING,
+    ineffective_pretraining,
+    no_learning,
+    table_best,
+)
 from mer_bench.report.reported import REPORTED
 from mer_bench.report.results import load_result, written_here
 from mer_bench.report.staleness import stale_label
@@ -210,7 +216,8 @@ def row(path: Path, result: dict, root: Path) -> list:
                                           macro_label(result)) if part)
     notes = [note for note in ("" if result.get("_status", VERIFIED) == VERIFIED
                                else "unverified against data", stale_label(result),
-                               NO_LEARNING if no_learning(result) else "") if note]
+                               NO_LEARNING if no_learning(result) else "",
+                               INEFFECTIVE if ineffective_pretraining(result) else "") if note]
     where = cell(shown) + "".join(f" ({cell(n)})" for n in notes)
     return [cell(f"{name} ({changes})" if changes else name), cell(preset_label(result)),
             interval_label(m, "uf1"), interval_label(m, "uar"), f"{m['accuracy']:.3f}",

@@ -13,6 +13,13 @@ its own training clips, asked like a test set. A row shows **no learning** when 
 Such a row is marked *no learning shown* on the markdown and the site, and is never a
 table's best row (``table_best``). Methods that train no stage (descriptors with an
 SVM, majority) are not judged: they have no loss to fall.
+
+A pre-training stage that reports a conditioned reconstruction beside its controls
+(MA2MI: the L1 of the next frame's latent with each pair's own motion code, with the
+codes shuffled, and of copying the frame) must reach at least ``CONTROL_MARGIN`` below
+both controls to count as reading the motion code; otherwise the row is marked
+*pre-training not effective at this budget* (``ineffective_pretraining``) — it may
+still learn in its fine-tuning, so it can be best.
 """
 
 from __future__ import annotations
@@ -21,6 +28,11 @@ from collections import Counter
 from functools import lru_cache
 
 NO_LEARNING = "no learning shown"
+INEFFECTIVE = "pre-training not effective at this budget"
+CONTROL_MARGIN = 0.05
+"""How far below both controls a conditioned reconstruction must come (5 %)."""
+CONTROLS = ("reconstruction_l1_own_condition", "reconstruction_l1_shuffled_condition",
+            "reconstruction_l1_copy_baseline")
 
 
 def no_learning(result: dict) -> str | None:
@@ -72,3 +84,16 @@ def table_best(items: list[tuple[object, dict]]) -> dict | None:
     """The best row of a table sorted by UF1: the first that does not show
     ``no_learning`` (None when every row does)."""
     return next((r for _, r in items if no_learning(r) is None), None)
+
+
+def ineffective_pretraining(result: dict) -> str | None:
+    """Why a pre-training stage did not read its condition (module docstring), or None."""
+    summary = (result.get("diagnostics") or {}).get("summary") or {}
+    for name, figures in summary.items():
+        values = [figures.get(k) for k in CONTROLS] if isinstance(figures, dict) else [None]
+        if all(isinstance(v, (int, float)) for v in values):
+            own, shuffled, copy = values
+            if own > (1 - CONTROL_MARGIN) * min(shuffled, copy):
+                return (f"{name}: reconstruction with its own motion code {own:.4g}, shuffled "
+                        f"{shuffled:.4g}, copy {copy:.4g} (not {CONTROL_MARGIN:.0%} below both)")
+    return None

@@ -30,7 +30,13 @@ from pathlib import Path
 
 from mer_bench.features.cache import current_umask
 from mer_bench.report.intervals import interval_label
-from mer_bench.report.learning import NO_LEARNING, no_learning, table_best
+from mer_bench.report.learning import (
+    INEFFECTIVE,
+    NO_LEARNING,
+    ineffective_pretraining,
+    no_learning,
+    table_best,
+)
 from mer_bench.report.leaderboard import (
     corruption_label,
     macro_label,
@@ -94,7 +100,8 @@ def _row_cells(result: dict, best: dict) -> list[str]:
     m, t = result["metrics"], result["timing"]
     changes = ", ".join(p for p in (origin_label(result), variant(result), macro_label(result)) if p)
     name = esc(result["method"]["name"]) + (f" <small>({esc(changes)})</small>" if changes else "")
-    marks = [m for m in (stale_label(result), NO_LEARNING if no_learning(result) else "") if m]
+    marks = [m for m in (stale_label(result), NO_LEARNING if no_learning(result) else "",
+                         INEFFECTIVE if ineffective_pretraining(result) else "") if m]
     link = f'<a href="results/{page_name(result)}">{name}</a>' + "".join(
         f' <small class="stale">({esc(m)})</small>' for m in marks)
     cells = [_cell(link, result["method"]["name"]), _cell(esc(preset_label(result)))]
@@ -334,9 +341,10 @@ def result_page(path: Path, result: dict, best: dict | None, out: Path) -> str:
     summary = result.get("diagnostics", {}).get("summary", {})
     if summary:
         body += _key_values("Learning diagnostics (median over folds)", sorted(summary.items()))
-    reason = no_learning(result)
-    if reason:
-        body.append(f'<p class="stale"><strong>{NO_LEARNING}</strong>: {esc(reason)}.</p>')
+    for mark, reason in ((NO_LEARNING, no_learning(result)),
+                         (INEFFECTIVE, ineffective_pretraining(result))):
+        if reason:
+            body.append(f'<p class="stale"><strong>{mark}</strong>: {esc(reason)}.</p>')
     if curves:
         body.append(f'<img class="figure" alt="learning curves" src="../plots/{curves.name}">')
     body += _comparison(result, best)
