@@ -21,11 +21,15 @@ PLANTED_AUS = ("12", "4+7", "1+2")
 """Action units written for planted class 0, 1, 2 (methods that read AU text)."""
 
 
-def planted_sets(specs, n: int = 48, n_subjects: int = 6, strength: float = 1.0, seed: int = 0):
+def planted_sets(specs, n: int = 48, n_subjects: int = 6, strength: float = 1.0, seed: int = 0,
+                 growing: bool = False):
     """(train, sealed copy of train) whose class (3) is a brighter horizontal band in one
-    of three places of every channel and frame of each input, under unit Gaussian noise;
-    subjects, source dataset and per-class action units filled in. One array per spec,
-    each (n, *spec.shape) float32."""
+    of three places of every channel of each input, under unit Gaussian noise; subjects,
+    source dataset and per-class action units filled in. One array per spec, each
+    (n, *spec.shape) float32. With ``growing``, in a frame sequence (``FrameSequence``:
+    channels, frames, H, W) the band grows from 0 at the onset frame to ``strength`` at
+    the last, so an input taken relative to the onset (LightmanNet's) still carries it;
+    ``seed`` draws another set of the same classes (held-out clips)."""
     import pandas as pd
 
     from mer_bench.data.samples import SampleSet
@@ -35,8 +39,10 @@ def planted_sets(specs, n: int = 48, n_subjects: int = 6, strength: float = 1.0,
     for spec in specs:
         x = rng.normal(0, 1, (n, *spec.shape)).astype(np.float32)
         band = spec.shape[-2] // 3
+        growth = (np.linspace(0, 1, spec.shape[1])[:, None, None]
+                  if growing and type(spec).__name__ == "FrameSequence" else 1.0)
         for c in range(3):
-            x[labels == c, ..., c * band:(c + 1) * band, :] += strength
+            x[labels == c, ..., c * band:(c + 1) * band, :] += strength * growth
         features.append(x)
     rows = pd.DataFrame({"sample_id": [f"c{i:03d}" for i in range(n)],
                          "dataset": "synth-casme2", "subject": [f"s{i % n_subjects}" for i in range(n)],

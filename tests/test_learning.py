@@ -1,9 +1,15 @@
-"""Every reference adapter's trainer can learn: on a planted-signal set (the class is a
-brighter band at one of three heights of every input, under unit noise; tests/helpers
-``planted_sets``) each training stage alone takes the fitted model's training accuracy
-to 0.9 or more, while the same network untrained stays below that bar (measured
-0.33-0.83: the set is not separated without training, so the test can fail). A trainer, optimizer, head or
-batch-norm treatment that cannot learn fails here."""
+"""Every reference adapter's trainer can learn, shown out of sample: each training stage
+alone is trained on a planted-signal set (the class is a brighter band at one of three
+heights of every input, under unit noise; tests/helpers ``planted_sets``) and judged on
+**held-out planted clips** (another noise draw, the same signal): at least
+``HELD_OUT_BAR``. Beside it, a **no-signal control** trains the same stage on pure noise
+(strength 0) and must stay near chance (below ``CONTROL_BAR``) on the same held-out
+clips — 48 noise clips can be memorized (training accuracy 0.94-1.0 without any
+signal), so training accuracy alone shows nothing. LightmanNet subtracts the onset frame
+(``relative=True``), so its band grows over the frames (``growing``) instead of sitting
+on every frame, where it would cancel. Stages that do not generalize at these settings
+are expected failures with the measured figure. Untrained networks stay below the bar
+on their own training clips."""
 
 import numpy as np
 import pytest
@@ -15,6 +21,11 @@ from tests.helpers import planted_sets
 STRENGTH = 0.4
 """Band brightness in noise standard deviations: weak enough that untrained networks
 miss the bar, strong enough to be learnt in seconds."""
+HELD_OUT_BAR, CONTROL_BAR = 0.75, 0.6
+"""Held-out accuracy a stage must reach with the signal (chance: 1/3; measured 0.83-1.0
+for the stages that pass), and must stay under without it (measured 0.23-0.42)."""
+GROWING = {"lightmannet"}
+"""Adapters whose input is relative to the onset frame (the band must change over time)."""
 
 
 class PlantedFeatures:
@@ -28,12 +39,28 @@ class PlantedFeatures:
         return self.x[[int(s[1:]) for s in sample_ids]]
 
 
-def training_accuracy(name: str, **overrides) -> float:
+def fitted(name: str, strength: float, **overrides):
+    """(the method trained on a planted set of ``strength``, that set)."""
     method = build_method(name, "smoke", **overrides)
-    train, sealed = planted_sets(method.input_specs, strength=STRENGTH)
+    train, _ = planted_sets(method.input_specs, strength=strength, growing=name in GROWING)
     ctx = RunContext(seed=0, feature_loader=PlantedFeatures(train),
                      train_ids=frozenset(train.rows["sample_id"]))
     method.fit(train, ctx)
+    return method, train
+
+
+def held_out_accuracy(name: str, strength: float = STRENGTH, **overrides) -> float:
+    """Accuracy on 48 held-out planted clips (noise seed 1, signal ``STRENGTH``) of the
+    method trained on a set of ``strength`` (noise seed 0)."""
+    method, _ = fitted(name, strength, **overrides)
+    other, sealed = planted_sets(method.input_specs, strength=STRENGTH, seed=1,
+                                 growing=name in GROWING)
+    return float((method.predict(sealed).labels == other.labels).mean())
+
+
+def training_accuracy(name: str, **overrides) -> float:
+    method, train = fitted(name, STRENGTH, **overrides)
+    _, sealed = planted_sets(method.input_specs, strength=STRENGTH, growing=name in GROWING)
     return float((method.predict(sealed).labels == train.labels).mean())
 
 
@@ -65,10 +92,33 @@ UNTRAINED = {
 }
 
 
-@pytest.mark.parametrize("stage", sorted(LEARNS))
-def test_each_training_stage_fits_a_planted_signal(stage):
+DOES_NOT_GENERALIZE = {
+    "mcnet supervised pre-training": "memorizes the 48 clips: training accuracy 1.0, held-out "
+                                     "0.56 (measured), control 0.40",
+    "mpfnet AFE magnification": "training accuracy 0.96, held-out 0.42 (measured), control 0.23",
+}
+"""Stages measured not to generalize on the planted set at these settings (expected
+failures: they fail loudly, ``strict``, the day they start to)."""
+
+
+def _stages():
+    return [pytest.param(stage, marks=pytest.mark.xfail(reason=DOES_NOT_GENERALIZE[stage],
+                                                        strict=True))
+            if stage in DOES_NOT_GENERALIZE else stage for stage in sorted(LEARNS)]
+
+
+@pytest.mark.parametrize("stage", _stages())
+def test_each_training_stage_learns_a_planted_signal_out_of_sample(stage):
     name, overrides = LEARNS[stage]
-    assert training_accuracy(name, **overrides) >= 0.9
+    assert held_out_accuracy(name, **overrides) >= HELD_OUT_BAR
+
+
+@pytest.mark.parametrize("stage", sorted(LEARNS))
+def test_without_a_signal_no_stage_gets_past_chance_out_of_sample(stage):
+    """The control that makes the test above able to fail: trained on pure noise, the
+    same stage stays near chance on the held-out planted clips."""
+    name, overrides = LEARNS[stage]
+    assert held_out_accuracy(name, strength=0.0, **overrides) < CONTROL_BAR
 
 
 @pytest.mark.parametrize("network", sorted(UNTRAINED))
