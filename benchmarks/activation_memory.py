@@ -82,9 +82,9 @@ def mpfnet(args) -> None:
 
 def ma2mi(args) -> None:
     from mer_bench.methods.ma2mi import MIACNet
+    from mer_bench.nn.augment import random_affine
     from mer_bench.nn.generative import ConditionalDiT, latent_autoencoder
     from mer_bench.nn.position import position_loss
-    from mer_bench.nn.augment import random_affine
     cfg = build_method("ma2mi", "paper").config
     micro = args.micro_batch or cfg.micro_batch
     size, latent = cfg.size, cfg.size // 2 ** (len(cfg.ae_channels) - 1)

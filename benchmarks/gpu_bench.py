@@ -52,7 +52,7 @@ def method_rows(names: list[str], preset: str, device: str, threads: int) -> lis
     for name in names:
         try:
             rows.append(bench(name, preset, device, threads))
-        except Exception as err:  # out of memory, a missing library: reported per method
+        except Exception as err:  # noqa: BLE001 - out of memory, a missing library: a row per method
             lines.append(f"| {name} | {preset} | {type(err).__name__}: {str(err).splitlines()[0][:120]} |")
         _release(device)
     table = format_rows(rows, LADDER)
@@ -104,8 +104,9 @@ def time_folds(preset: str, device: str, jobs: int, folds: int, threads: int) ->
 
 def fold_rows(preset: str, device: str, jobs: int, folds: int, threads: int) -> list[str]:
     total = loso_folds()
-    lines = ["| mcnet loso | --jobs | folds timed | first fold done | s per further fold | "
-             f"projected, all {total} folds |", "|---|---|---|---|---|---|"]
+    head = ("| mcnet loso | --jobs | folds timed | first fold done | s per further fold | "
+            f"projected, all {total} folds |")
+    lines = [head, "|---|---|---|---|---|---|"]
     for n in sorted({1, jobs}):
         t = time_folds(preset, device, n, max(folds, n + 1), threads)
         projected = t["first_s"] + (total - 1) * t["per_fold_s"]

@@ -71,9 +71,9 @@ def _corruption(args):
 def cmd_run(args) -> int:
     from mer_bench.timing import size_pools_before_load
     size_pools_before_load(args.threads)  # before numpy loads: no threadpoolctl call needed
+    from mer_bench.devices import parse_devices
     from mer_bench.report.intervals import interval_label
     from mer_bench.report.leaderboard import collect, row, write
-    from mer_bench.devices import parse_devices
     from mer_bench.runner import RunOptions, run
     _apply_data_roots(args)
     if not args.out.strip():

@@ -30,8 +30,8 @@ import platform
 import resource
 import statistics
 import sys
-import warnings
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -215,7 +215,7 @@ def predict_ladder(method, test, support, device: str,
         for size in ladder:
             batch = ladder_batch(test, size)
 
-            def call():
+            def call(batch=batch, dtype=dtype):
                 with inference_precision(device, dtype == BF16)[0]:
                     return method.predict(batch, support)
             try:
@@ -252,9 +252,9 @@ def count_flops(method, test, support) -> tuple[float | None, str]:
         warnings.simplefilter("ignore")
         method.predict(batch, support)
     shared = "; the support set's embedding shared by the batch" if support is not None else ""
-    return (counter.get_total_flops() / SPEED_BATCH,
-            f"torch FlopCounterMode over one predict of {SPEED_BATCH} clips (convolutions, "
-            f"matrix products, attention; element-wise work not counted){shared}")
+    how = (f"torch FlopCounterMode over one predict of {SPEED_BATCH} clips (convolutions, "
+           f"matrix products, attention; element-wise work not counted){shared}")
+    return counter.get_total_flops() / SPEED_BATCH, how
 
 
 def ladder_summary(ladders: list[list[dict]]) -> list[dict]:

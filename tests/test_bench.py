@@ -65,7 +65,7 @@ def test_inputs_that_need_opencv_contrib_become_random_arrays_and_the_row_says_s
 def test_gpu_bench_smoke_on_the_cpu_has_a_row_for_every_adapter_and_the_fold_timing():
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_bench.py"), "--device",
                            "cpu", "--smoke", "--jobs", "2", "--folds", "3"],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+                          capture_output=True, text=True, check=False, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines()
             if line.startswith("| ") and "|---" not in line}

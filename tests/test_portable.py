@@ -22,7 +22,7 @@ paths can tell (the libraries' own switches are portable mode's already)."""
 
 def cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mer_bench.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, check=False, timeout=600)
 
 
 def test_only_a_process_started_with_the_switches_is_portable(tmp_path):
@@ -30,11 +30,11 @@ def test_only_a_process_started_with_the_switches_is_portable(tmp_path):
     env = {**os.environ, **portable_env()}
     code = "from mer_bench.portable import portable_process; print(portable_process())"
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True).stdout.strip() == "True"
+                          text=True, check=False).stdout.strip() == "True"
     late = ("import os, numpy; from mer_bench.portable import portable_env, portable_process; "
             "os.environ.update(portable_env()); print(portable_process())")
     assert subprocess.run([sys.executable, "-c", late], capture_output=True,
-                          text=True).stdout.strip() == "False"  # set after numpy loaded
+                          text=True, check=False).stdout.strip() == "False"  # set after numpy loaded
     with pytest.raises(MerBenchError, match="needs its switches in the environment the process"):
         run(RunOptions(method="flow-svm", protocol="loso", preset="smoke", out_dir=tmp_path,
                        device="cpu", progress=False, portable=True))
@@ -61,7 +61,7 @@ def test_portable_runs_are_identical_on_a_simulated_avx2_host(method, protocol, 
     done = cli([*args, "--out", str(tmp_path / "avx2")], simulated)
     assert done.returncode == 0, done.stderr[-2000:]
     host, host_rows = _predictions(tmp_path / "host")
-    other, other_rows = _predictions(tmp_path / "avx2")
+    _, other_rows = _predictions(tmp_path / "avx2")
     assert host_rows == other_rows  # bit-identical scores
     mode = host["numeric_mode"]
     assert mode["portable"] is True and mode["verified"]["openblas"] == "Haswell"
@@ -81,7 +81,7 @@ def test_a_library_left_above_avx2_refuses_the_run(tmp_path, shared_cache):
     env = {**os.environ, **portable_env()}
     del env["NPY_DISABLE_CPU_FEATURES"]  # a switch forgotten: numpy dispatches AVX-512
     code = ("from mer_bench.portable import verify; verify(False)")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     assert done.returncode != 0 and "--portable: numpy dispatches" in done.stderr
 
 

@@ -108,7 +108,7 @@ def test_every_committed_quick_result_reproduces(shared_cache):
     any row whose promise does not hold; a portable row must come back identical."""
     done = subprocess.run([sys.executable, "-m", "mer_bench.cli", "reproduce", *map(str, QUICK),
                            "--quiet", "--cache-dir", str(shared_cache)],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, check=False, timeout=900)
     lines = done.stdout.strip().splitlines()
     assert len(lines) == len(QUICK), done.stderr[-2000:]
     for path, line in zip(QUICK, lines):

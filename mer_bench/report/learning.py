@@ -25,7 +25,7 @@ still learn in its fine-tuning, so it can be best.
 from __future__ import annotations
 
 from collections import Counter
-from functools import lru_cache
+from functools import cache, lru_cache
 
 NO_LEARNING = "no learning shown"
 INEFFECTIVE = "pre-training not effective at this budget"
@@ -72,7 +72,7 @@ def majority_rate(result: dict) -> float | None:
         if result.get("synthetic") else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dataset_majority(dataset: str, scheme: str) -> float | None:
     from mer_bench.data.datasets import load_dataset
     from mer_bench.data.schemes import get_scheme

@@ -30,13 +30,6 @@ from pathlib import Path
 
 from mer_bench.features.cache import current_umask
 from mer_bench.report.intervals import interval_label
-from mer_bench.report.learning import (
-    INEFFECTIVE,
-    NO_LEARNING,
-    ineffective_pretraining,
-    no_learning,
-    table_best,
-)
 from mer_bench.report.leaderboard import (
     corruption_label,
     macro_label,
@@ -47,6 +40,13 @@ from mer_bench.report.leaderboard import (
     table_key,
     variant,
     versus_best,
+)
+from mer_bench.report.learning import (
+    INEFFECTIVE,
+    NO_LEARNING,
+    ineffective_pretraining,
+    no_learning,
+    table_best,
 )
 from mer_bench.report.reported import REPORTED
 from mer_bench.report.staleness import stale_label
