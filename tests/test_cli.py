@@ -110,7 +110,7 @@ def test_run_writes_result_and_leaderboard_row(tmp_path, shared_cache, capsys):
                  "--out", str(tmp_path), "--cache-dir", str(shared_cache)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "(synthetic data)" in out and "| majority | smoke |" in out
+    assert "(synthetic data)" in out and "| [majority](majority__loso__" in out and "| smoke |" in out
     assert (tmp_path / "LEADERBOARD.md").exists() and list(tmp_path.glob("majority__loso*.json"))
     [result] = tmp_path.glob("majority__loso*.json")
     assert main(["compare", "majority", str(result), "--protocol", "loso",
@@ -118,7 +118,7 @@ def test_run_writes_result_and_leaderboard_row(tmp_path, shared_cache, capsys):
     assert "A and B are the same result" in capsys.readouterr().err
     board = tmp_path / "board.md"
     assert main(["leaderboard", "build", "--results", str(tmp_path), "--output", str(board)]) == 0
-    assert "| majority" in board.read_text()
+    assert "| [majority](majority__loso__" in board.read_text()
 
 
 def test_check_method_command(capsys):

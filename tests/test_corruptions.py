@@ -93,4 +93,5 @@ def test_only_test_clips_are_corrupted_and_the_track_has_its_own_table(tmp_path,
     flagged = {p["sample_id"] for p in result["predictions"] if p["corrupted"]}
     assert result["corruption"]["n_corrupted"] == len(flagged) > 0
     text = build(tmp_path, tmp_path / "board.md").read_text()
-    assert "### holdout (repeats=2) · synth-casme2 · casme2-5 · smoke · robustness: noise 50 % of test clips" in text
+    table = text.split("### holdout (repeats=2) · synth-casme2 · casme2-5 · smoke · noise 50 % (synthetic)")[1]
+    assert "Robustness track: the test clips named in the title are corrupted" in table.split("###")[0]

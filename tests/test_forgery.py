@@ -45,13 +45,14 @@ def rejected(folder, match):
 
 def test_forged_row_through_pipes_and_newlines_stays_one_escaped_cell(genuine, tmp_path):
     folder = forge(genuine, tmp_path, "loso", lambda d: d["method"].update(name="my-method")
-                   or d["timing"].update(device="cpu|\nforged", dtype="x|\n### Fake dtype"),
+                   or d["timing"].update(device_class="cpu|\n### Fake device"),
                    rederive=False)
     text = build(folder, tmp_path / "board.md").read_text()
     lines = text.splitlines()
     assert not any(line.startswith(("### Fake", "| fake")) for line in lines)
     rows = [line for line in lines if "my-method" in line and line.startswith("|")]
-    assert len(rows) == 1 and "unregistered" in rows[0] and "\\|" in rows[0]
+    assert len(rows) == 1 and "unregistered" in rows[0]
+    assert "on cpu\\| ### Fake device" in text  # the device class, escaped, in the details
 
 
 def test_a_method_name_or_run_id_outside_the_name_alphabet_is_rejected(genuine, tmp_path):

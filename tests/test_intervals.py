@@ -164,6 +164,6 @@ def test_common_seeds_pairs_rows_of_different_seed_sets():
 
 def test_one_seed_rows_of_trained_methods_are_marked():
     from mer_bench.report.leaderboard import seeds_label
-    assert "one seed" in seeds_label({"seeds": [0], "method": {"name": "protonet"}})
+    assert seeds_label({"seeds": [0], "method": {"name": "protonet"}}) == "0*"
     assert seeds_label({"seeds": [0], "method": {"name": "flow-svm"}}) == "0"
     assert seeds_label({"seeds": [0, 1, 2], "method": {"name": "protonet"}}) == "0,1,2"

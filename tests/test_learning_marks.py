@@ -67,7 +67,7 @@ def test_a_row_without_learning_is_marked_and_never_best(two_rows):
     flat["diagnostics"]["summary"]["fitted model"]["train_accuracy"] = 0.0
     rows = [(top_path, flat), (other_path, other)]
     assert table_best(rows) is other
-    assert f"({NO_LEARNING})" in row(top_path, flat, out)[-1]
+    assert f"*({NO_LEARNING})*" in row(top_path, flat, out)[0]
     assert versus_best(table_best(rows), other) == "best"
     assert versus_best(None, flat) == f"no best: every row is {NO_LEARNING}"
 
@@ -81,7 +81,7 @@ def test_a_pretraining_that_does_not_read_its_condition_is_marked(two_rows):
     flat["diagnostics"]["summary"]["pre-training (reconstruction)"] = figures
     assert ineffective_pretraining(flat).startswith("pre-training (reconstruction): "
                                                     "reconstruction with its own motion code")
-    assert f"({INEFFECTIVE})" in row(path, flat, out)[-1]
+    assert f"*({INEFFECTIVE})*" in row(path, flat, out)[0]
     figures["reconstruction_l1_own_condition"] = 0.05  # 20 % below both controls
     assert ineffective_pretraining(flat) is None
     assert ineffective_pretraining(result) is None  # no such stage

@@ -101,7 +101,7 @@ def test_run_accepts_an_adapter_file_and_records_its_hash(tmp_path, shared_cache
     assert result["method"]["file"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     from mer_bench.report.leaderboard import row
     shown = row(tmp_path / "out" / "x.json", result, tmp_path)[0]
-    assert shown.startswith("file-majority-test (file: my_adapter.py ")
+    assert shown.startswith("[file-majority-test (file: my_adapter.py ")
 
 
 @pytest.mark.parametrize("body,says", [

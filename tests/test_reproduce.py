@@ -41,7 +41,7 @@ def test_changed_or_missing_code_marks_the_row_stale(fresh):
     changed = json.loads(json.dumps(result))
     changed["code"]["core"] = "0" * 64
     assert stale_label(changed) == "stale: core changed"
-    assert "(stale: core changed)" in row(fresh, changed, fresh.parent)[-1]
+    assert "*(stale: core changed)*" in row(fresh, changed, fresh.parent)[0]
     del changed["code"]
     assert stale_label(changed) == "stale: code not recorded"
 

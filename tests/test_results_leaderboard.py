@@ -83,26 +83,45 @@ def test_malformed_file_is_named(result_dir, tmp_path):
 
 def test_leaderboard_has_a_synthetic_section_and_one_table_per_setting(result_dir, tmp_path):
     text = build(result_dir, tmp_path / "LEADERBOARD.md").read_text()
-    real, synthetic = text.split("## Synthetic twins")
-    assert "### loso · synth-casme2 · casme2-5" in synthetic
-    rows = [line for line in synthetic.splitlines() if line.startswith("| flow-svm")
-            or line.startswith("| majority")]
-    assert len(rows) == 2 and rows[0].startswith("| flow-svm")  # sorted by UF1
+    head, rest = text.split("## Verified on real data")
+    for kind in ("Verified on real data", "Reported by papers", "Synthetic twins"):
+        assert kind in head  # the first screen names the three kinds of rows
+    real, rest = rest.split("## Reported by papers")
+    reported, rest = rest.split("## Synthetic twins")
+    synthetic = rest.split("## Legend")[0]
+    assert "None yet" in real  # the twins' rows are never real-data rows
+    assert "### loso · synth-casme2 · casme2-5 · smoke (synthetic)" in synthetic
+    assert "A *synthetic twin* is generated data" in synthetic
+    assert synthetic.count("[What a synthetic twin is and is not](#synthetic)") == \
+        synthetic.count("\n### ") >= 1  # every synthetic table links the note
+    rows = [line for line in synthetic.splitlines() if line.startswith(("| [flow-svm]", "| [majority]"))]
+    assert len(rows) == 2 and rows[0].startswith("| [flow-svm](../results0/flow-svm__loso__")  # linked, by UF1
     assert "0.200 [" in rows[1]  # majority's UAR
-    assert rows[0].rstrip(" |").endswith("best") and "(p<0.0005)" in rows[1]  # paired vs best
-    assert "(reported)" not in synthetic  # papers' real-data numbers never beside twins
-    # the papers' numbers sit in the real-data table keyed as a real run would be
-    table = real.split("### loso · casme2 · casme2-4")[1].split("###")[0]
-    assert "| mcnet (reported)" in table and "0.816" in table and "MCNet paper, Table 3" in table
+    assert rows[0].rstrip(" |").endswith("best") and "(p\\<0.0005)" in rows[1]  # paired vs best
+    assert "(reported)" not in synthetic  # papers' numbers never beside twins
+    # each reported row: the paper's own metric name, the paper linked
+    line = next(x for x in reported.splitlines() if x.startswith("| mcnet (reported)")
+                and "casme2-4" in x)
+    assert "F1 (paper's) 0.810 · accuracy 0.816" in line
+    assert "[MCNet paper, Table 3](https://doi.org/10.1117/1.JEI.33.2.023014)" in line
+    assert "UF1 0.920" not in reported and "F1 (paper's) 0.920" in reported  # LightmanNet CDE
+    for table in [t for t in text.split("\n\n") if t.startswith("| ")]:
+        assert table.splitlines()[0].count("|") - 1 <= 8  # at most 8 columns
 
 
-def test_reported_number_sits_beside_a_reproduced_real_row_with_the_gap():
+def test_reported_number_names_the_verified_real_row_of_its_setting_with_the_gap():
     from mer_bench.report.leaderboard import reported_rows
     from mer_bench.report.reported import ReportedResult
-    entry = ReportedResult("mcnet", "casme2", "casme2-4", "loso", 0.8163, 0.81)
-    reproduced = {"method": {"name": "mcnet"}, "metrics": {"uf1": 0.7}}
-    [row] = reported_rows([entry], [(Path("x.json"), reproduced)])
-    assert row[0] == "mcnet (reported)" and row[-1] == "reproduced − reported: -0.110"
+    entry = ReportedResult("mcnet", "casme2", "casme2-4", "loso", 0.8163, 0.81,
+                           source="MCNet paper, Table 3")
+    reproduced = {"method": {"name": "mcnet", "preset": "paper"}, "synthetic": False,
+                  "protocol": {"name": "loso", "params": {}}, "dataset": "casme2", "datasets": ["casme2"],
+                  "label_scheme": {"name": "casme2-4"}, "metrics": {"uf1": 0.7}}
+    [row] = reported_rows([entry], [(Path("x.json"), reproduced)], cde=False)
+    assert row[0] == "mcnet (reported)" and row[2] == "F1 (paper's) 0.810 · accuracy 0.816"
+    assert row[-1] == "UF1 0.700 (reproduced − reported F1 (paper's): -0.110)"
+    twin = reproduced | {"synthetic": True}
+    assert reported_rows([entry], [(Path("x.json"), twin)], cde=False)[0][-1] == "none yet"
 
 
 def test_ablation_rows_name_their_config(tmp_path, shared_cache):
@@ -110,7 +129,7 @@ def test_ablation_rows_name_their_config(tmp_path, shared_cache):
                    cache_dir=shared_cache, device="cpu", progress=False,
                    method_overrides={"C": 0.5}))
     text = build(tmp_path, tmp_path / "board.md").read_text()
-    assert "| flow-svm (C=0.5) | smoke" in text
+    assert "| [flow-svm (C=0.5)](flow-svm__loso__" in text and "| smoke " in text
 
 
 def test_presets_name_their_departures_from_the_recipe():

@@ -188,8 +188,9 @@ def test_the_ladder_is_measured_once_per_seed_and_the_result_holds_its_median(tm
     speed = speed_at(timing)
     assert speed == next(e["samples_per_s"] for e in timing["throughput"]
                          if e["batch_size"] == SPEED_BATCH)
-    cells = row(tmp_path / "r.json", result, tmp_path)
-    assert f"{speed:.0f}" in cells and "CPU · 1 thread" in cells
+    assert row(tmp_path / "r.json", result, tmp_path, "CPU · 1 thread")[-1] == f"{speed:.0f}"
+    other = row(tmp_path / "r.json", result, tmp_path, "GPU: H200")[-1]
+    assert other == f"{speed:.0f} † (CPU · 1 thread)"  # shown, marked, not ranked with the GPU
 
 
 def test_a_result_without_the_ladder_shows_no_speed_and_a_bad_ladder_is_refused():

@@ -15,32 +15,36 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from mer_bench.errors import MerBenchError
 from mer_bench.features.cache import atomic_write_bytes
+from mer_bench.report import guide
 from mer_bench.report.intervals import format_p, interval_label
 from mer_bench.report.learning import (
     INEFFECTIVE,
     NO_LEARNING,
     ineffective_pretraining,
     no_learning,
-    table_best,
 )
-from mer_bench.report.reported import REPORTED
+from mer_bench.report.reported import REPORTED, ReportedResult
 from mer_bench.report.results import load_result, written_here
 from mer_bench.report.staleness import stale_label
+from mer_bench.report.tables import (
+    CDE_SOURCES,
+    Table,
+    build_tables,
+    cde_sources,
+    device_label,
+    one_seed_of_trained,
+    settings_label,
+    table_key,
+)
 from mer_bench.report.verification import VERIFIED, result_problems
 from mer_bench.timing import SPEED_BATCH, speed_at
-
-COVERAGE = ("pooled 0.94–0.97 (about 0.91 where a seed effect moves every subject together), "
-            "few-shot 0.93–0.99, holdout 0.95–0.99 (percentile bootstrap before: 0.91–0.94; "
-            "holdout's t-interval over repeats: 0.62–0.89)")
-"""What ``benchmarks/interval_coverage.py`` measured (README table), shown in the header."""
-
-HEADERS = ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", "Accuracy", "Seeds",
-           "Fit s/fold", f"Clips/s (batch {SPEED_BATCH})", "Params", "Device class", "Result"]
 
 
 def collect(results_dir: Path, skip_invalid: bool = False) -> list[tuple[Path, dict]]:
@@ -110,20 +114,6 @@ def cell(value: object) -> str:
     return text
 
 
-def protocol_label(result: dict) -> str:
-    """``fewshot (n_way=3)``: the protocol, its version when not 1, and the parameters
-    that differ from its defaults, so results under different settings never share a
-    table."""
-    from mer_bench.protocols import PROTOCOLS
-    name, params = result["protocol"]["name"], result["protocol"]["params"]
-    version = result["protocol"].get("version", 1)
-    cls = PROTOCOLS.get(name)
-    defaults = cls().params() if cls else {}
-    changed = [f"{k}={v}" for k, v in sorted(params.items()) if defaults.get(k, v) != v]
-    label = name if version == 1 else f"{name} v{version}"
-    return f"{label} ({', '.join(changed)})" if changed else label
-
-
 def variant(result: dict) -> str:
     """The method config's departures from its preset (``prototypes=mean``), so ablation
     rows are told apart; ``unregistered`` when no installed adapter has the name."""
@@ -163,7 +153,15 @@ def macro_label(result: dict) -> str:
 
 def preset_label(result: dict) -> str:
     """``fast`` or, when the preset departs from the paper's recipe beyond the budget,
-    ``fast (recipe: lr=0.001, width=16)`` (from the result; older files: the registry)."""
+    ``fast (recipe: lr=0.001, width=16)``."""
+    preset, departures = result["method"].get("preset", ""), departures_label(result)
+    return f"{preset} (recipe: {departures})" if departures else preset
+
+
+def departures_label(result: dict) -> str:
+    """``lr=0.001, width=16``: the fields the row's config changes from the paper's
+    recipe beyond the budget (from the result; older files: the registry), empty when
+    none."""
     method = result["method"]
     preset = method.get("preset", "")
     departures = method.get("recipe_departures")
@@ -173,29 +171,12 @@ def preset_label(result: dict) -> str:
             departures = get_method_class(method["name"]).Config.recipe_departures(preset)
         except MerBenchError:
             departures = {}
-    if not departures:
-        return preset
-    shown = ", ".join(f"{k}={_plain(v.get('ran', v.get(preset)))}"  # older files: by preset
-                      for k, v in sorted(departures.items()))
-    return f"{preset} (recipe: {shown})"
+    return ", ".join(f"{k}={_plain(v.get('ran', v.get(preset)))}"  # older files: by preset
+                     for k, v in sorted(departures.items()))
 
 
 def _plain(value: object) -> str:
     return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-
-
-def corruption_label(result: dict) -> str:
-    """``noise 30 %`` for a robustness-track result, empty for clean test data."""
-    c = result.get("corruption")
-    return f"{c['kind']} {c['share'] * 100:g} %" if c else ""
-
-
-def table_key(result: dict) -> tuple[str, str, str, str, str]:
-    """(protocol label, dataset, scheme, preset, corruption): results share a table only
-    when all five agree."""
-    return (protocol_label(result), result.get("dataset", "+".join(result["datasets"])),
-            result["label_scheme"]["name"], result["method"].get("preset", ""),
-            corruption_label(result))
 
 
 def _number(value: object, spec: str) -> str:
@@ -205,46 +186,76 @@ def _number(value: object, spec: str) -> str:
     return "" if value is None else cell(value)
 
 
-def row(path: Path, result: dict, root: Path) -> list:
-    m, t = result["metrics"], result["timing"]
-    try:
-        shown = path.relative_to(root)
-    except ValueError:
-        shown = path
-    name = result["method"]["name"]
+def result_link(path: Path, root: Path) -> str:
+    """The markdown link target of a result file: its path relative to the board's
+    folder ``root`` (``../results/x.json`` when beside it), percent-encoded."""
+    return quote(Path(os.path.relpath(Path(path).resolve(), Path(root).resolve())).as_posix())
+
+
+def marks(result: dict) -> list[str]:
+    """The row's marks: unverified, stale, no learning shown, pre-training not effective."""
+    return [note for note in ("" if result.get("_status", VERIFIED) == VERIFIED
+                              else "unverified against data", stale_label(result),
+                              NO_LEARNING if no_learning(result) else "",
+                              INEFFECTIVE if ineffective_pretraining(result) else "") if note]
+
+
+def method_label(result: dict, macro: bool = True) -> str:
+    """``flow-svm (C=0.5)``: the method and what sets the row apart (its adapter file,
+    its config's departures from the preset and, unless ``macro`` is False, its macro
+    source)."""
     changes = ", ".join(part for part in (origin_label(result), variant(result),
-                                          macro_label(result)) if part)
-    notes = [note for note in ("" if result.get("_status", VERIFIED) == VERIFIED
-                               else "unverified against data", stale_label(result),
-                               NO_LEARNING if no_learning(result) else "",
-                               INEFFECTIVE if ineffective_pretraining(result) else "") if note]
-    where = cell(shown) + "".join(f" ({cell(n)})" for n in notes)
-    return [cell(f"{name} ({changes})" if changes else name), cell(preset_label(result)),
-            interval_label(m, "uf1"), interval_label(m, "uar"), f"{m['accuracy']:.3f}",
-            cell(seeds_label(result)), _number(t.get("fit_seconds"), ".2f"),
-            _throughput(t), _number(t.get("params"), ","), cell(_device(t)), where]
+                                          macro_label(result) if macro else "") if part)
+    name = result["method"]["name"]
+    return f"{name} ({changes})" if changes else name
 
 
-def _throughput(timing: dict) -> str:
-    """Clips/s at ``SPEED_BATCH`` in the run's dtype (``timing.speed_at``); ``—`` for a
-    result measured before the ladder (or capped below it)."""
+def method_cell(path: Path, result: dict, root: Path, copies: int = 0,
+                shown: frozenset[str] = frozenset()) -> str:
+    """The markdown Method cell: the method label linked to its result file, its marks
+    in italics (but those in ``shown``, which the table says once), and how many
+    identical re-runs the row stands for. The macro source is in the details line."""
+    notes = [n for n in marks(result) if n not in shown] + (
+        [f"{copies + 1} identical runs"] if copies else [])
+    return (f"[{cell(method_label(result, macro=False))}]({result_link(path, root)})"
+            + "".join(f" *({cell(n)})*" for n in notes))
+
+
+def shared_marks(results: list[dict]) -> frozenset[str]:
+    """The marks every one of ``results`` carries (said once per table; none for a
+    one-row table)."""
+    if len(results) < 2:
+        return frozenset()
+    return frozenset.intersection(*(frozenset(marks(r)) for r in results))
+
+
+def preset_cell(result: dict) -> str:
+    """``fast``, or ``fast (recipe)`` when it departs from the paper beyond the budget
+    (the departures are listed under the table)."""
+    preset = cell(result["method"].get("preset", ""))
+    return f"{preset} (recipe)" if departures_label(result) else preset
+
+
+def row(path: Path, result: dict, root: Path, reference: str | None = None) -> list[str]:
+    """A result's core markdown cells: method (linked), preset, UF1 and UAR with their
+    intervals, seeds, clips/s at ``SPEED_BATCH`` (``†`` when not on the table's
+    ``reference`` device class)."""
+    m = result["metrics"]
+    return [method_cell(path, result, root), preset_cell(result), interval_label(m, "uf1"),
+            interval_label(m, "uar"), cell(seeds_label(result)),
+            speed_cell(result["timing"], reference)]
+
+
+def speed_cell(timing: dict, reference: str | None) -> str:
+    """Clips/s at ``SPEED_BATCH`` in the run's dtype (``timing.speed_at``), ``†`` when
+    measured on another device class than ``reference``; ``—`` for a result measured
+    before the ladder (or capped below it)."""
     rate = speed_at(timing)
     if rate is None:
         cap = timing.get("throughput_cap")
         return f"— (capped at {cap})" if cap else "—"
-    return _number(rate, ".0f")
-
-
-def _device(timing: dict) -> str:
-    """The device class speed figures compare within (``timing.device_class``; GPU name,
-    or CPU and its thread count), with a dtype other than float32."""
-    dtype = timing.get("dtype", "float32")
-    known = timing.get("device_class")
-    if known is None:  # results written before the device class was recorded
-        threads = timing.get("threads")
-        known = " · ".join([str(timing.get("device", "")),
-                            *([f"{threads} thread" + ("s" if threads != 1 else "")] if threads else [])])
-    return " · ".join([str(known), *([str(dtype)] if dtype != "float32" else [])])
+    other = reference is not None and device_label(timing) != reference
+    return _number(rate, ".0f") + (f" † ({cell(device_label(timing))})" if other else "")
 
 
 def versus_best(best: dict, other: dict) -> str:
@@ -297,105 +308,199 @@ def _unpaired_reason(result: dict, best: dict) -> str:
 
 
 def seeds_label(result: dict) -> str:
-    """The seeds, with ``(one seed: no training spread)`` for a one-seed row of a
-    method whose training depends on its seed (a torch adapter), whose interval then
-    says nothing about training randomness."""
+    """The seeds, with ``*`` for a one-seed row of a method whose training depends on
+    its seed (``tables.one_seed_of_trained``): its interval says nothing about training
+    randomness (the table's note says so once)."""
     seeds = ",".join(map(str, result["seeds"]))
-    if len(result["seeds"]) > 1:
-        return seeds
-    from mer_bench.methods import get_method_class
-    try:
-        trained = get_method_class(result["method"]["name"]).uses_torch
-    except MerBenchError:
-        trained = True
-    return f"{seeds} (one seed: no training spread)" if trained else seeds
+    return f"{seeds}*" if one_seed_of_trained(result) else seeds
 
 
-def reported_rows(entries: list, reproduced: list[tuple[Path, dict]]) -> list[list]:
-    """Table rows for the papers' numbers; the gap is the reproduced UF1 (the best row
-    of the same method in this table) minus the reported F1."""
+def best_cell(table: Table, result: dict) -> str:
+    """*vs best* of a row: ``only row`` in a one-row table, else ``versus_best``."""
+    return "only row" if len(table.rows) == 1 else versus_best(table.best, result)
+
+
+def figures_label(entry: ReportedResult) -> str:
+    """``F1 (paper's) 0.920 · UAR 0.889 · accuracy 0.911``: each reported number under the
+    paper's own metric name."""
+    return " · ".join(f"{name} {value:.3f}" for name, value in entry.figures())
+
+
+def reproduced_label(entry: ReportedResult, results: list[tuple[Path, dict]]) -> str:
+    """The best verified real-data UF1 of the same method and setting, with its gap to
+    the paper's figure; ``none yet`` without one."""
+    mine = [r for _, r in results if not r["synthetic"] and r["method"]["name"] == entry.method
+            and table_key(r)[:3] == entry.key]
+    if not mine:
+        return "none yet"
+    uf1 = max(r["metrics"]["uf1"] for r in mine)
+    gap = "" if entry.f1 is None else f" (reproduced − reported {entry.f1_name}: {uf1 - entry.f1:+.3f})"
+    return f"UF1 {uf1:.3f}{gap}"
+
+
+def reported_rows(entries: list[ReportedResult], results: list[tuple[Path, dict]],
+                  cde: bool) -> list[list[str]]:
+    """Markdown rows for the papers' numbers: method, setting (not for ``cde``), the
+    figures under their own names, per-source UF1/UAR (``cde``), the paper linked, and
+    the verified real-data row of the same setting."""
     rows = []
-    for r in entries:
-        mine = [res for _, res in reproduced if res["method"]["name"] == r.method]
-        gap = "" if not mine or r.f1 is None else \
-            f"reproduced − reported: {max(m['metrics']['uf1'] for m in mine) - r.f1:+.3f}"
-        f1 = "" if r.f1 is None else f"{r.f1:.3f}" + ("" if r.f1_kind == "uf1" else " (paper's F1)")
-        fmt = lambda v: "" if v is None else f"{v:.3f}"
-        source = r.source + ("" if not r.per_dataset else "; per source UF1/UAR: " + ", ".join(
-            f"{name} {uf1:.3f}/{uar:.3f}" for name, (uf1, uar) in r.per_dataset.items()))
-        rows.append([f"{r.method} (reported)", "paper", f1, fmt(r.uar), fmt(r.accuracy), "", "",
-                     "", "", "", source, gap])
+    for e in entries:
+        if cde:
+            cells = [figures_label(e), *(_pair(*(e.per_dataset or {}).get(name, (None, None)))
+                                         for name in ("smic-hs", "casme2", "samm"))]
+        else:
+            cells = [cell(" · ".join(e.key)), figures_label(e)]
+        citation, note = e.citation
+        rows.append([f"{cell(e.method)} (reported)", *cells,
+                     f"[{cell(citation)}]({e.paper_url})" + (f" {cell(note)}" if note else ""),
+                     reproduced_label(e, results)])
     return rows
 
 
+def reported_tables(results: list[tuple[Path, dict]]) -> list[tuple[str, list[str], list[list]]]:
+    """(title, headers, markdown rows) of the papers' numbers: the MEGC2019 composite with
+    its per-source columns, then every other setting."""
+    cde = [e for e in REPORTED if e.protocol == "cde"]
+    other = sorted((e for e in REPORTED if e.protocol != "cde"), key=lambda e: (e.key, e.method))
+    sources = [f"{title} UF1 / UAR" for _, title in CDE_SOURCES]
+    return [("MEGC2019 composite (cde · megc2019)",
+             ["Method", "Paper's figures", *sources, "Paper", "Verified real row"],
+             reported_rows(cde, results, cde=True)),
+            ("Single-dataset protocols",
+             ["Method", "Setting", "Paper's figures", "Paper", "Verified real row"],
+             reported_rows(other, results, cde=False))]
+
+
+def _kinds(counts: dict[str, str]) -> list[str]:
+    return [f"- **[{title}](#{anchor_})** ({counts[anchor_]}): {text}" for anchor_, title, text
+            in guide.KINDS]
+
+
 def render(results: list[tuple[Path, dict]], root: Path, plots: bool = False) -> str:
-    """Markdown: a section for real data and one for synthetic data, a table per
-    (protocol, dataset, scheme, corruption), rows sorted by UF1 descending, each compared
-    with the best row by a paired bootstrap; the papers' reported numbers sit in the
-    real-data table of their key, marked as reported."""
-    lines = ["# mer-bench leaderboard", "",
-             "Generated by `mer-bench leaderboard build` from verified result files: every "
-             "metric below was recomputed from the stored per-sample predictions. UF1/UAR are "
-             "pooled as in MEGC2019. Intervals (95 %): studentized bootstrap (bootstrap-t) over "
-             "subjects — one person is one cluster across seeds — of the pooled metric (loso, "
-             "kfold5, cde, lodo) or of the mean per-episode metric with each episode's class "
-             "counts kept (fewshot); with several seeds, widened to the between-seed spread "
-             "where that is larger. `benchmarks/interval_coverage.py` measured their coverage "
-             f"on simulated data shaped like casme2-5, smic-3, samm-5 and megc2019: "
-             f"{COVERAGE}. Holdout: the same bootstrap-t of the mean over repeats (one person is "
-             "one cluster across repeats), its SE widened by the spread between repeats and "
-             "its t* centred (a draw's repeated people lower a small test set's UF1). "
-             "Fewer than 5 subjects: no interval (*too few subjects*). A one-seed row of a trained "
-             "method is marked: its interval holds no training randomness. *vs best*: the UF1 "
-             "difference from the table's best row by the paired subject bootstrap-t (p from "
-             "the same draws; `p<0.0005` = no draw of 2,000 reached it), on the seeds both "
-             "rows ran; ≈ best = not significant at 5 %. A result is marked *stale* when the code "
-             "it recorded (its adapter, and the core modules that make predictions) is not the "
-             "code that builds this page; `mer-bench reproduce RESULT.json` says whether its "
-             "predictions still come out the same. "
-             "Rows marked *(reported)* are the papers' own real-data numbers, not reproduced "
-             "or verified here. A trained method's row is marked *no learning shown* when its "
-             "training accuracy is at or below the majority-class rate or its main training "
-             "stage's loss did not fall; such a row is never *best*. "
-             f"Speed: inference clips/s at batch {SPEED_BATCH} (the same batch in every table; the "
-             "result files hold batch 1, 32 and 256 in fp32 and bf16 and FLOPs per clip), "
-             "comparable only between rows of one device class (GPU model, or CPU and thread "
-             "count); rows are ranked by UF1, never by speed across device classes; — = "
-             "measured before the ladder existed.", ""]
-    headers = HEADERS + ["vs best"]
-    for synthetic, title in ((False, "Real datasets"),
-                             (True, "Synthetic twins (synthetic data; not comparable with real-data results)")):
-        groups: dict[tuple, list] = {}
-        for p, r in results:
-            if bool(r["synthetic"]) == synthetic:
-                groups.setdefault(table_key(r), []).append((p, r))
-        if not synthetic:
-            for entry in REPORTED:
-                groups.setdefault((*entry.key, "paper", ""), [])
-        lines += [f"## {title}", ""] + ([] if groups else ["No results yet.", ""])
-        for tracks in (False, True):
-            for key, items in sorted(groups.items()):
-                if bool(key[4]) != tracks:
-                    continue
-                lines += _table(key, items, root, [] if synthetic else
-                                [e for e in REPORTED if (*e.key, "paper", "") == key], headers)
-                if plots and items:
-                    lines += _plots(key, items, root)
+    """Markdown: what the board is and its three kinds of rows, a table of contents,
+    then verified real-data tables, the papers' reported numbers (apart, never ranked),
+    synthetic tables, the legend and how to submit a row. A table per (protocol,
+    dataset, scheme, preset, corruption) in at most 8 columns, rows by UF1 descending,
+    each compared with the best row by a paired bootstrap; the other figures are on the
+    site and in each result file."""
+    tables = build_tables(results, corrupted=None)
+    real = [t for t in tables if not t.synthetic]
+    synthetic = [t for t in tables if t.synthetic]
+    counts = {"verified-real": f"{sum(len(t.rows) for t in real)} rows",
+              "reported": f"{len(REPORTED)} rows",
+              "synthetic": f"{sum(len(t.rows) for t in synthetic)} rows in {len(synthetic)} tables"}
+    lines = ["# mer-bench leaderboard", "", guide.INTRO, "", *_kinds(counts), "",
+             "Generated by `mer-bench leaderboard build`; the site (`leaderboard/site`) shows "
+             "every column, filters and per-result pages.", "", "## Contents", "",
+             "- [Verified on real data](#verified-real)",
+             *[f"  - [{cell(t.title)}](#{t.anchor})" for t in real],
+             "- [Reported by papers](#reported)", "- [Synthetic twins](#synthetic)",
+             *[f"  - [{cell(t.title)}](#{t.anchor})" for t in synthetic],
+             "- [Legend](#legend)", "- [How to submit a row](#submit)", "",
+             '<a id="verified-real"></a>', "", "## Verified on real data", ""]
+    if not real:
+        lines += ["None yet. The real datasets are licensed per request and never ship; a "
+                  "run on one (`--data-root NAME=PATH`) whose result file is submitted "
+                  "appears here.", ""]
+    for table in real:
+        lines += _table(table, root, plots)
+    lines += ['<a id="reported"></a>', "", "## Reported by papers", "",
+              "Numbers copied from the papers, under each paper's own metric name; not "
+              "reproduced or verified here, and never ranked against verified rows.", ""]
+    for title, headers, rows in reported_tables(results):
+        lines += [f"### {title}", "", markdown_table(rows, headers), ""]
+    lines += ['<a id="synthetic"></a>', "", "## Synthetic twins", "", guide.TWIN, ""]
+    if not synthetic:
+        lines += ["No results yet.", ""]
+    for table in synthetic:
+        lines += _table(table, root, plots)
+    lines += ['<a id="legend"></a>', "", "## Legend", "", *[f"- {item}" for item in guide.LEGEND],
+              "", '<a id="submit"></a>', "", "## How to submit a row", "",
+              *[f"{k}. **{step}.** {text}" for k, (step, text) in enumerate(guide.SUBMIT, 1)],
+              "", guide.VERIFIED, ""]
+    if guide.CONTRIBUTING.is_file():
+        lines += [f"The adapter contract in full: [CONTRIBUTING.md]"
+                  f"({result_link(guide.CONTRIBUTING, root)}).", ""]
     return "\n".join(lines)
 
 
-def _table(key: tuple, items: list[tuple[Path, dict]], root: Path, reported: list,
-           headers: list[str]) -> list[str]:
-    protocol, dataset, scheme, preset, corruption = (cell(k) for k in key)
-    items.sort(key=lambda pr: -pr[1]["metrics"]["uf1"])
-    title = f"### {protocol} · {dataset} · {scheme} · {preset}" + (
-        f" · robustness: {corruption} of test clips corrupted" if corruption else "")
-    best = table_best(items)
-    rows = [row(p, r, root) + [versus_best(best, r)] for p, r in items]
-    rows += reported_rows(reported, items)
-    classes = cell(", ".join(items[0][1]["label_scheme"]["classes"])) if items else \
-        "(no reproduced result yet)"
-    return [title, "", f"Classes: {classes}", "", markdown_table(rows, headers), ""]
+def _headers(table: Table) -> list[str]:
+    sources = [title for _, title in CDE_SOURCES] if table.is_cde else []
+    speed = [] if table.is_cde else [f"Clips/s (batch {SPEED_BATCH})"]
+    return ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", *sources,
+            *([] if table.is_cde else ["Seeds"]), *speed, "vs best"]
+
+
+def _cells(table: Table, r, root: Path) -> list[str]:
+    cells = row(r.path, r.result, root, table.reference_device)
+    cells[0] = method_cell(r.path, r.result, root, len(r.copies),
+                           shared_marks([x.result for x in table.rows]))
+    if table.is_cde:  # per-source UF1 / UAR in place of seeds and speed (in the details)
+        cells = cells[:4] + [_pair(uf1, uar) for _, uf1, uar in cde_sources(r.result)]
+    return cells + [cell(best_cell(table, r.result))]
+
+
+def _pair(uf1: float | None, uar: float | None) -> str:
+    return "—" if uf1 is None or uar is None else f"{uf1:.3f} / {uar:.3f}"
+
+
+def _table(table: Table, root: Path, plots: bool) -> list[str]:
+    """A table's anchor, heading, settings line, rows and details line (and figures)."""
+    title = cell(table.title) + (" (synthetic)" if table.synthetic else "")
+    first = table.rows[0].result
+    settings = (f"Setting: {cell(settings_label(first))}. Classes: "
+                f"{cell(', '.join(table.classes))}." + (
+                    " Robustness track: the test clips named in the title are corrupted."
+                    if table.key[4] else "") + (
+                    " [What a synthetic twin is and is not](#synthetic)." if table.synthetic else ""))
+    rows = [_cells(table, r, root) for r in table.rows]
+    return [f'<a id="{table.anchor}"></a>', "", f"### {title}", "", settings, "",
+            markdown_table(rows, _headers(table)), "", _details(table), "",
+            *(_plots(table, root) if plots else [])]
+
+
+def table_notes(table: Table, markdown: bool = False) -> list[str]:
+    """What the line under a table says, as plain text: marks every row carries,
+    recipe departures, macro sources, the one-seed note, the speed's device class, the
+    re-runs folded into one row and, in the ``markdown`` (whose CDE tables have no room
+    for them), a CDE table's seeds and speeds."""
+    rows = [r.result for r in table.rows]
+    notes = [f"all rows {m}" for m in sorted(shared_marks(rows))]
+    departures = sorted({f"{method_label(r, macro=False)}: {departures_label(r)}"
+                         for r in rows if departures_label(r)})
+    if departures:
+        notes.append("recipe departures from the papers — " + "; ".join(departures))
+    sources = sorted({f"{method_label(r, macro=False)}: {macro_label(r)}" for r in rows
+                      if macro_label(r)})
+    if sources:
+        notes.append("macro-expression sources — " + "; ".join(sources))
+    if table.one_seed_trained:
+        notes.append("a seed marked * is the only seed of a trained method: its interval "
+                     "holds no training spread")
+    if markdown and table.is_cde:
+        notes.append("seeds and clips/s — " + "; ".join(
+            f"{method_label(r, macro=False)}: seeds {seeds_label(r)}, {_speed_text(r['timing'])}"
+            for r in rows))
+    if table.reference_device:
+        notes.append(f"clips/s at batch {SPEED_BATCH} on {table.reference_device}; † another "
+                     "device class, not ranked with it")
+    folded = [f"{method_label(r.result, macro=False)}: {', '.join(p.name for p in r.copies)}"
+              for r in table.rows if r.copies]
+    if folded:
+        notes.append("identical re-runs folded into one row — " + "; ".join(folded))
+    return notes
+
+
+def _speed_text(timing: dict) -> str:
+    rate = speed_at(timing)
+    return "clips/s not measured" if rate is None else f"{rate:.0f} clips/s ({device_label(timing)})"
+
+
+def _details(table: Table) -> str:
+    """The markdown line under a table (``table_notes`` and where the other columns are)."""
+    notes = table_notes(table, markdown=True) + [f"accuracy, fit time, parameters, device and date: on the site "
+                                  f"(#{table.anchor}) and in each result file"]
+    return "Details: " + ". ".join(cell(n) for n in notes) + "."
 
 
 def markdown_table(rows: list[list[str]], headers: list[str]) -> str:
@@ -406,9 +511,10 @@ def markdown_table(rows: list[list[str]], headers: list[str]) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
+def _plots(table: Table, root: Path) -> list[str]:
     """Write the table's UF1-vs-throughput figure and each row's confusion matrix under
-    ``root/plots``; the markdown lines that show and link them."""
+    ``root/plots``; the markdown lines that show and link them, each link named by its
+    row's method and variant."""
     from mer_bench.report.plots import (
         PLOTS_DIR,
         confusion_plot,
@@ -417,13 +523,12 @@ def _plots(key: tuple, items: list[tuple[Path, dict]], root: Path) -> list[str]:
         throughput_plot,
     )
     folder = root / PLOTS_DIR
-    title = " · ".join(k for k in key if k)
-    shown = title + (" · synthetic data" if items[0][1]["synthetic"] else "")
-    figure = throughput_plot([(f"{r['method']['name']} {variant(r)}".strip(), r) for _, r in items],
-                             shown, folder / f"uf1-vs-throughput__{slug(title)}.png")
+    shown = table.title + (" · synthetic data" if table.synthetic else "")
+    figure = throughput_plot([(method_label(r), r) for _, r in table.results], shown,
+                             folder / f"uf1-vs-throughput__{slug(table.title)}.png")
     links, curves = [], []
-    for _, result in items:
-        name = cell(result["method"]["name"])
+    for _, result in table.results:
+        name = cell(method_label(result))
         path = confusion_plot(result, folder / f"confusion__{slug(result['run_id'])}.png")
         links.append(f"[{name}]({PLOTS_DIR}/{path.name})")
         learning = diagnostics_plot(result, folder / f"learning__{slug(result['run_id'])}.png")
@@ -464,3 +569,15 @@ def write(results: list[tuple[Path, dict]], output: Path, plots: bool = False) -
             stale.unlink()
     atomic_write_bytes(output, render(results, output.parent, plots).encode())
     return output
+
+
+def vs_best_delta(best: dict | None, result: dict) -> float | None:
+    """The row's paired UF1 difference from the best row (0 for the best row itself),
+    None when it has none (no best, no common seeds, not paired): the number *vs best*
+    sorts by."""
+    if best is None:
+        return None
+    if result is best:
+        return 0.0
+    comparison, _ = paired_with(result, best)
+    return None if comparison is None else float(comparison.delta["uf1"])

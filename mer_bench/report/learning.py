@@ -25,7 +25,7 @@ still learn in its fine-tuning, so it can be best.
 from __future__ import annotations
 
 from collections import Counter
-from functools import cache, lru_cache
+from functools import cache
 
 NO_LEARNING = "no learning shown"
 INEFFECTIVE = "pre-training not effective at this budget"

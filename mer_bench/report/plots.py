@@ -82,20 +82,21 @@ def confusion_plot(result: dict, path: Path) -> Path:
 
 def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Path | None:
     """UF1 (with its interval) against inference clips/s at ``SPEED_BATCH`` (log scale),
-    one point per (label, result); results without that figure are left out, and with
-    none left no figure is drawn (None)."""
-    if all(speed_at(result["timing"]) is None for _, result in items):
+    one numbered point per (label, result), the labels in a legend below the axes (labels
+    beside points overlap); results without that figure are left out, and with none left
+    no figure is drawn (None)."""
+    shown = [(label, result, speed_at(result["timing"])) for label, result in items
+             if speed_at(result["timing"])]
+    if not shown:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, result in items:
-        rate = speed_at(result["timing"])
-        if not rate:
-            continue
+    fig, ax = plt.subplots(figsize=(7, 3.6 + 0.2 * len(shown)))
+    for k, (label, result, rate) in enumerate(shown, 1):
         m = result["metrics"]
         below, above = _error(m["uf1"], m["ci"]["uf1"])
-        ax.errorbar([rate], [m["uf1"]], yerr=[[below], [above]], fmt="o", capsize=3)
-        ax.annotate(literal(label), (rate, m["uf1"]), textcoords="offset points", xytext=(6, 4),
+        ax.errorbar([rate], [m["uf1"]], yerr=[[below], [above]], fmt="o", capsize=3,
+                    label=literal(f"{k}. {label}"))
+        ax.annotate(str(k), (rate, m["uf1"]), textcoords="offset points", xytext=(5, 3),
                     fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel(literal(f"inference throughput, clips/s at batch {SPEED_BATCH} (log; "
@@ -103,6 +104,7 @@ def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Pa
     ax.set_ylabel("UF1 (95 % interval)")
     ax.set_title(literal(title), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
     return _save(fig, path)
 
 
@@ -175,6 +177,6 @@ def _devices(items: list[tuple[str, dict]]) -> str:
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
     return path

@@ -36,6 +36,42 @@ class ReportedResult:
     def key(self) -> tuple[str, str, str]:
         return (self.protocol, self.dataset, self.scheme)
 
+    @property
+    def f1_name(self) -> str:
+        """The paper's own name for its F1 figure: ``UF1`` only when it is one."""
+        return "UF1" if self.f1_kind == "uf1" else "F1 (paper's)"
+
+    @property
+    def paper_url(self) -> str:
+        """The paper's DOI or arXiv page (``PAPER_URLS``, by the paper that reports the
+        row: the MEGC2019 baselines are STSTNet's table)."""
+        paper = "ststnet" if self.source.startswith(_STSTNET) else self.method
+        return PAPER_URLS[paper]
+
+    @property
+    def citation(self) -> tuple[str, str]:
+        """(the paper and its table, the rest of ``source``): ``source`` split at its
+        first ``": "``, so a link's text stays short."""
+        head, _, rest = self.source.partition(": ")
+        return head, rest
+
+    def figures(self) -> list[tuple[str, float]]:
+        """(the paper's metric name, value) for every number the paper gives."""
+        named = [(self.f1_name, self.f1), ("UAR", self.uar), ("accuracy", self.accuracy)]
+        return [(name, value) for name, value in named if value is not None]
+
+
+PAPER_URLS = {
+    "mcnet": "https://doi.org/10.1117/1.JEI.33.2.023014",
+    "lightmannet": "https://arxiv.org/abs/2404.12024",
+    "mpfnet-p": "https://arxiv.org/abs/2506.09735",
+    "mpfnet-c": "https://arxiv.org/abs/2506.09735",
+    "attr-contrast": "https://arxiv.org/abs/2205.14643",
+    "ma2mi": "https://arxiv.org/abs/2405.16451",
+    "ststnet": "https://arxiv.org/abs/1902.03634",
+}
+"""Each reference paper's DOI (MCNet, from its accepted version) or arXiv abstract page,
+by method name; the MEGC2019 baselines' numbers are STSTNet's Table III."""
 
 _LIGHTMANNET = "LightmanNet paper"
 _MPFNET = "MPFNet paper"

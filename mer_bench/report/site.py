@@ -22,43 +22,54 @@ inject markup, script or a ``javascript:`` link.
 from __future__ import annotations
 
 import html
-import json
+import importlib.util
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from mer_bench.features.cache import current_umask
+from mer_bench.report import guide
 from mer_bench.report.intervals import interval_label
 from mer_bench.report.leaderboard import (
-    corruption_label,
-    macro_label,
+    best_cell,
+    departures_label,
+    figures_label,
+    marks,
+    method_label,
     origin_label,
     paired_with,
+    preset_cell,
     preset_label,
+    reproduced_label,
     seeds_label,
+    shared_marks,
     table_key,
+    table_notes,
     variant,
-    versus_best,
+    vs_best_delta,
 )
 from mer_bench.report.learning import (
     INEFFECTIVE,
     NO_LEARNING,
     ineffective_pretraining,
     no_learning,
-    table_best,
 )
-from mer_bench.report.reported import REPORTED
+from mer_bench.report.reported import PAPER_URLS, REPORTED
 from mer_bench.report.staleness import stale_label
+from mer_bench.report.tables import (
+    CDE_SOURCES,
+    Table,
+    build_tables,
+    cde_sources,
+    corruption_label,
+    device_label,
+    settings_label,
+)
 from mer_bench.timing import SPEED_BATCH, speed_at
 
 ASSETS = Path(__file__).with_name("site_assets")
 """``site.js`` and ``site.css``, copied beside the pages."""
-COLUMNS = [("Method", "text"), ("Preset", "text"), ("UF1", "number"), ("UAR", "number"),
-           ("Accuracy", "number"), ("Seeds", "text"), ("Fit s/fold", "number"),
-           (f"Clips/s (batch {SPEED_BATCH})", "number"), ("Params", "number"),
-           ("Device class", "text"),
-           ("Data", "text"), ("vs best", "text")]
 
 
 def esc(value: object) -> str:
@@ -78,6 +89,27 @@ def page_name(result: dict) -> str:
     return f"{slug(result['run_id'])}.html"
 
 
+def data_name(result: dict) -> str:
+    """The published copy of a result file: ``data/<run id slug>.json``."""
+    from mer_bench.report.plots import slug
+    return f"{slug(result['run_id'])}.json"
+
+
+def adapter_source(name: str) -> Path | None:
+    """The source file of a built-in adapter (``methods/<module>.py``), None for any
+    other method (an adapter file's path comes from its result and is never read)."""
+    from mer_bench.methods import BUILTIN
+    if name not in BUILTIN:
+        return None
+    spec = importlib.util.find_spec(f"mer_bench.methods.{BUILTIN[name]}")
+    return Path(spec.origin) if spec and spec.origin else None
+
+
+def _legend() -> list[str]:
+    return ['<footer id="legend"><h2>Legend</h2><ul>',
+            *[f"<li>{guide.html(item)}</li>" for item in guide.LEGEND], "</ul></footer>"]
+
+
 def _page(title: str, body: list[str], depth: int = 0) -> str:
     up = "../" * depth
     return "\n".join([
@@ -86,121 +118,214 @@ def _page(title: str, body: list[str], depth: int = 0) -> str:
         f"<title>{esc(title)}</title>", '<link rel="icon" href="data:,">',
         f'<link rel="stylesheet" href="{up}assets/site.css">',
         "</head><body>",
-        f'<nav><a href="{up}index.html">Leaderboard</a> · '
-        f'<a href="{up}robustness.html">Robustness</a></nav>',
-        *body, f'<script src="{up}assets/site.js"></script>', "</body></html>", ""])
+        f'<nav class="top"><a href="{up}index.html">Leaderboard</a> · '
+        f'<a href="{up}robustness.html">Robustness</a> · '
+        f'<a href="{up}submit.html">Submit a method</a> · <a href="#legend">Legend</a></nav>',
+        "<main>", *body, "</main>", *_legend(),
+        f'<script src="{up}assets/site.js"></script>', "</body></html>", ""])
 
 
-def _cell(text: str, sort: str | None = None, kind: str = "") -> str:
+def _cell(text: str, sort: str | None = None, kind: str = "", title: str = "") -> str:
     attribute = "" if sort is None else f' data-value="{esc(sort)}"'
-    return f'<td class="{kind}"{attribute}>{text}</td>'
+    hint = f' title="{esc(title)}"' if title else ""
+    return f'<td class="{kind}"{attribute}{hint}>{text}</td>'
 
 
-def _row_cells(result: dict, best: dict) -> list[str]:
+def _search_text(result: dict) -> str:
+    """What the search box matches a row on: method, variant, preset and departures,
+    macro source, config values, protocol, dataset and scheme (lower case)."""
+    config = " ".join(f"{k}={v}" for k, v in sorted(result["method"].get("config", {}).items()))
+    return " ".join([method_label(result), preset_label(result), config,
+                     result["protocol"]["name"], str(result.get("dataset", "")),
+                     result["label_scheme"]["name"]]).lower()
+
+
+def _row(table: Table, row) -> str:
+    result = row.result
     m, t = result["metrics"], result["timing"]
-    changes = ", ".join(p for p in (origin_label(result), variant(result), macro_label(result)) if p)
-    name = esc(result["method"]["name"]) + (f" <small>({esc(changes)})</small>" if changes else "")
-    marks = [m for m in (stale_label(result), NO_LEARNING if no_learning(result) else "",
-                         INEFFECTIVE if ineffective_pretraining(result) else "") if m]
+    shared = shared_marks([r.result for r in table.rows])
+    notes = [n for n in marks(result) if n not in shared] + (
+        [f"{len(row.copies) + 1} identical runs"] if row.copies else [])
+    name = esc(method_label(result, macro=False))
     link = f'<a href="results/{page_name(result)}">{name}</a>' + "".join(
-        f' <small class="stale">({esc(m)})</small>' for m in marks)
-    cells = [_cell(link, result["method"]["name"]), _cell(esc(preset_label(result)))]
+        f' <small class="stale">({esc(n)})</small>' for n in notes)
+    cells = [_cell(link, method_label(result)),
+             _cell(esc(preset_cell(result)), title=departures_label(result))]
     for key in ("uf1", "uar"):
         value, _, bounds = interval_label(m, key).partition(" ")
         cells.append(_cell(f"{value} <small>{esc(bounds)}</small>", repr(m[key]), "number"))
+    if table.is_cde:
+        for _, uf1, uar in cde_sources(result):
+            cells.append(_cell("—" if uf1 is None else f"{uf1:.3f} / {uar:.3f}",
+                               "" if uf1 is None else repr(uf1), "number"))
     cells.append(_cell(f"{m['accuracy']:.3f}", repr(m["accuracy"]), "number"))
     cells.append(_cell(esc(seeds_label(result))))
-    for value, spec in ((t.get("fit_seconds"), ".2f"), (speed_at(t), ".0f"),
-                        (t.get("params"), ",")):
-        text, sort = _number(value, spec)
-        cells.append(_cell(text, sort, "number"))
-    cells.append(_cell(esc(str(t.get("device_class") or t.get("device", "")))))
-    cells.append(_cell("synthetic" if result["synthetic"] else "real"))
-    cells.append(_cell(esc(versus_best(best, result))))
-    return cells
+    cells.append(_cell(*_number(t.get("fit_seconds"), ".2f"), "number"))
+    rate, ranked = speed_at(t), table.ranked_speed(result)
+    text = "—" if rate is None else f"{rate:.0f}" + ("" if ranked is not None else " †")
+    cells.append(_cell(text, "" if ranked is None else repr(ranked), "number"))
+    cells.append(_cell(*_number(t.get("params"), ","), "number"))
+    dtype = t.get("dtype", "float32")
+    cells.append(_cell(esc(device_label(t) + ("" if dtype == "float32" else f" · {dtype}"))))
+    cells.append(_cell(esc(str(result.get("created", ""))[:10])))
+    delta = vs_best_delta(table.best, result)
+    cells.append(_cell(esc(best_cell(table, result)),
+                       "0" if len(table.rows) == 1 else ("" if delta is None else repr(delta))))
+    return (f'<tr data-method="{esc(result["method"]["name"])}" '
+            f'data-search="{esc(_search_text(result))}">{"".join(cells)}</tr>')
 
 
-def _reported_cells(entry) -> list[str]:
-    blank = _cell("", "")
-    def shown(value):
-        return _cell("" if value is None else f"{value:.3f}",
-                     "" if value is None else repr(value), "number")
-    return [_cell(f"{esc(entry.method)} <em>(reported)</em>", entry.method),
-            _cell("paper"), shown(entry.f1), shown(entry.uar), shown(entry.accuracy),
-            blank, blank, blank, blank, blank, _cell("real"),
-            _cell(esc(f"reported: {entry.source}"))]
+def _columns(table: Table) -> list[tuple[str, str]]:
+    sources = [(f"{title} UF1 / UAR", "number") for _, title in CDE_SOURCES] if table.is_cde else []
+    return [("Method", "text"), ("Preset", "text"), ("UF1", "number"), ("UAR", "number"),
+            *sources, ("Accuracy", "number"), ("Seeds", "text"), ("Fit s/fold", "number"),
+            (f"Clips/s (batch {SPEED_BATCH})", "number"), ("Params", "number"),
+            ("Device class", "text"), ("Date", "text"), ("vs best", "number")]
 
 
-def _table(key: tuple, items: list[tuple[Path, dict]], reported: list, figure: str | None
-           ) -> list[str]:
-    protocol, dataset, scheme, preset, _ = key
-    synthetic = bool(items and items[0][1]["synthetic"])
-    attributes = (f'data-protocol="{esc(protocol.split(" ")[0])}" data-dataset="{esc(dataset)}" '
-                  f'data-preset="{esc(preset)}" data-data="{"synthetic" if synthetic else "real"}"')
-    items = sorted(items, key=lambda pr: -pr[1]["metrics"]["uf1"])
-    head = "".join(f'<th data-type="{kind}" tabindex="0">{esc(name)}</th>' for name, kind in COLUMNS)
-    best = table_best(items)
-    rows = [f'<tr data-method="{esc(r["method"]["name"])}">{"".join(_row_cells(r, best))}</tr>'
-            for _, r in items]
-    rows += [f'<tr class="reported" data-method="{esc(e.method)}">{"".join(_reported_cells(e))}</tr>'
-             for e in reported]
-    classes = ", ".join(items[0][1]["label_scheme"]["classes"]) if items else ""
-    return [f'<section class="setting" {attributes}>',
-            f"<h3>{esc(protocol)} · {esc(dataset)} · {esc(scheme)} · {esc(preset)}"
-            + (" <small>(synthetic data)</small>" if synthetic else "") + "</h3>",
-            f"<p>Classes: {esc(classes)}</p>" if classes else "",
-            f'<table class="board"><thead><tr>{head}</tr></thead><tbody>', *rows,
-            "</tbody></table>",
-            f'<img class="figure" alt="UF1 against inference throughput" src="{figure}">'
-            if figure else "", "</section>"]
+def _head(columns: list[tuple[str, str]]) -> str:
+    return "".join(f'<th data-type="{kind}" tabindex="0">{esc(name)}</th>' for name, kind in columns)
 
 
-def _filters(keys: list[tuple], synthetic: set[bool]) -> list[str]:
+def _table(table: Table, figure: str | None) -> list[str]:
+    _, dataset, _, preset, _ = table.key
+    kind = "synthetic" if table.synthetic else "real"
+    attributes = (f'data-protocol="{esc(table.protocol)}" data-dataset="{esc(dataset)}" '
+                  f'data-preset="{esc(preset)}" data-data="{kind}"')
+    first = table.rows[0].result
+    badge = ' <span class="badge synthetic">synthetic</span>' if table.synthetic else \
+        ' <span class="badge real">verified, real data</span>'
+    twin = ' <a href="#synthetic">What a synthetic twin is and is not.</a>' if table.synthetic else ""
+    return [f'<section class="setting" id="{table.anchor}" {attributes}>',
+            f'<h3><a class="anchor" href="#{table.anchor}">{esc(table.title)}</a>{badge}</h3>',
+            f'<p class="settings">Setting: {esc(settings_label(first))}. Classes: '
+            f"{esc(', '.join(table.classes))}.{twin}</p>",
+            f'<div class="scroll"><table class="board"><thead><tr>{_head(_columns(table))}</tr>'
+            "</thead><tbody>", *[_row(table, r) for r in table.rows], "</tbody></table></div>",
+            '<ul class="details">' + "".join(f"<li>{esc(n)}</li>" for n in table_notes(table))
+            + "</ul>",
+            f'<img class="figure" alt="UF1 against inference throughput, {esc(table.title)}" '
+            f'src="{figure}">' if figure else "", "</section>"]
+
+
+def _reported_table(title: str, entries: list, results: list[tuple[Path, dict]], cde: bool
+                    ) -> list[str]:
+    columns = ["Method", *([] if cde else ["Setting"]), "Paper's figures",
+               *([f"{t} UF1 / UAR" for _, t in CDE_SOURCES] if cde else []), "Paper",
+               "Verified real row"]
+    rows = []
+    for e in entries:
+        cells = [f"{esc(e.method)} <em>(reported)</em>"]
+        if not cde:
+            cells.append(esc(" · ".join(e.key)))
+        cells.append(esc(figures_label(e)))
+        if cde:
+            per = e.per_dataset or {}
+            cells += ["—" if name not in per else f"{per[name][0]:.3f} / {per[name][1]:.3f}"
+                      for name in ("smic-hs", "casme2", "samm")]
+        citation, note = e.citation
+        cells += [f'<a href="{esc(e.paper_url)}" rel="noopener">{esc(citation)}</a>'
+                  + (f" <small>{esc(note)}</small>" if note else ""),
+                  esc(reproduced_label(e, results))]
+        rows.append(f'<tr class="reported" data-method="{esc(e.method)}" '
+                    f'data-protocol="{esc(e.protocol.split(" ")[0])}" data-dataset="{esc(e.dataset)}" '
+                    f'data-search="{esc(" ".join([e.method, *e.key, e.source]).lower())}">'
+                    + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f'<th data-type="text" tabindex="0">{esc(c)}</th>' for c in columns)
+    return ['<section class="setting" data-data="reported" data-preset="paper">',
+            f"<h3>{esc(title)}</h3>",
+            f'<div class="scroll"><table class="board"><thead><tr>{head}</tr></thead><tbody>',
+            *rows, "</tbody></table></div>", "</section>"]
+
+
+def _filters(tables: list[Table]) -> list[str]:
     def select(name: str, label: str, values: list[str]) -> str:
         options = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in values)
         return (f'<label>{esc(label)} <select id="filter-{name}" data-filter="{name}">'
                 f'<option value="">all</option>{options}</select></label>')
-    protocols = sorted({k[0].split(" ")[0] for k in keys})
+    protocols = {t.protocol for t in tables} | {e.protocol.split(" ")[0] for e in REPORTED}
+    datasets = {t.key[1] for t in tables} | {e.dataset for e in REPORTED}
     return ['<form class="filters" onsubmit="return false">',
-            select("protocol", "Protocol", protocols),
-            select("dataset", "Dataset", sorted({k[1] for k in keys})),
-            select("preset", "Preset", sorted({k[3] for k in keys})),
-            select("data", "Data", [d for d in ("real", "synthetic")
-                                    if (d == "synthetic") in synthetic]),
-            '<label>Method <input id="search" type="search" placeholder="search methods">'
-            "</label></form>"]
+            select("data", "Rows", ["real", "reported", "synthetic"]),
+            select("protocol", "Protocol", sorted(protocols)),
+            select("dataset", "Dataset", sorted(datasets)),
+            select("preset", "Preset", sorted({t.key[3] for t in tables} | {"paper"})),
+            '<label>Search <input id="search" type="search" '
+            'placeholder="method, variant, config"></label></form>',
+            '<p id="no-match" hidden>Nothing matches these filters. '
+            '<a href="index.html">Clear them</a>.</p>']
 
 
 def index_page(results: list[tuple[Path, dict]], out: Path) -> str:
     from mer_bench.report.plots import slug, throughput_plot
-    groups: dict[tuple, list] = {}
-    for p, r in results:
-        if not corruption_label(r):
-            groups.setdefault(table_key(r), []).append((p, r))
-    for entry in REPORTED:
-        groups.setdefault((*entry.key, "paper", ""), [])
-    body = ["<h1>mer-bench leaderboard</h1>",
-            "<p>Every metric was recomputed from the stored per-sample predictions of a "
-            "verified result file. Click a column header to sort; the filters and the search "
-            "hide tables and rows. Rows marked <em>(reported)</em> are the papers' own "
-            "real-data numbers, not reproduced here. Results on synthetic twins are labelled "
-            "synthetic and are not comparable with real-data results.</p>",
-            *_filters(list(groups), {bool(r["synthetic"]) for _, r in results} | {False})]
-    for key, items in sorted(groups.items(), key=lambda kv: (bool(kv[1] and kv[1][0][1]["synthetic"]), kv[0])):
-        reported = [e for e in REPORTED if (*e.key, "paper", "") == key]
-        figure = None
-        if items:
-            title = " · ".join(k for k in key if k)
-            path = throughput_plot([(f"{r['method']['name']} {variant(r)}".strip(), r)
-                                    for _, r in items], title,
-                                   out / "plots" / f"uf1-vs-throughput__{slug(title)}.png")
-            figure = f"plots/{path.name}" if path else None
-        body += _table(key, items, reported, figure)
+    tables = build_tables(results)
+    real = [t for t in tables if not t.synthetic]
+    synthetic = [t for t in tables if t.synthetic]
+    counts = {"verified-real": f"{sum(len(t.rows) for t in real)} rows",
+              "reported": f"{len(REPORTED)} rows",
+              "synthetic": f"{sum(len(t.rows) for t in synthetic)} rows"}
+    body = ["<h1>mer-bench leaderboard</h1>", f'<p class="intro">{guide.html(guide.INTRO)}</p>',
+            '<ul class="kinds">', *[f'<li class="kind-{a}"><a href="#{a}"><strong>{esc(title)}'
+                                    f"</strong></a> ({counts[a]}): {guide.html(text)}</li>"
+                                    for a, title, text in guide.KINDS], "</ul>",
+            '<p>To put a method on the board, see <a href="submit.html">Submit a method</a>.</p>',
+            f'<details class="toc"><summary>Contents: {len(tables)} tables</summary><ul>',
+            *[f'<li><a href="#{t.anchor}">{esc(t.title)}</a>'
+              f'{" (synthetic)" if t.synthetic else ""}</li>' for t in tables],
+            "</ul></details>", *_filters(tables),
+            '<section id="verified-real" class="kind" data-data="real"><h2>Verified on real data</h2>']
+    if not real:
+        body.append("<p>None yet. The real datasets are licensed per request and never ship; "
+                    "a run on one (<code>--data-root NAME=PATH</code>) whose result file is "
+                    'submitted appears here (<a href="submit.html">how</a>).</p>')
+
+    def figure(table: Table) -> str | None:
+        path = throughput_plot([(method_label(r), r) for _, r in table.results], table.title,
+                               out / "plots" / f"uf1-vs-throughput__{slug(table.title)}.png")
+        return f"plots/{path.name}" if path else None
+    for table in real:
+        body += _table(table, figure(table))
+    body += ['</section><section id="reported" class="kind" data-data="reported"><h2>Reported by papers</h2>',
+             "<p>Numbers copied from the papers, each under the paper's own metric name, "
+             "with a link to the paper; not reproduced or verified here, and never ranked "
+             "against verified rows.</p>"]
+    cde = [e for e in REPORTED if e.protocol == "cde"]
+    other = sorted((e for e in REPORTED if e.protocol != "cde"), key=lambda e: (e.key, e.method))
+    body += _reported_table("MEGC2019 composite (cde · megc2019)", cde, results, cde=True)
+    body += _reported_table("Single-dataset protocols", other, results, cde=False)
+    body += ['</section><section id="synthetic" class="kind" data-data="synthetic"><h2>Synthetic twins</h2>',
+             f'<p class="twin">{guide.html(guide.TWIN)}</p>']
+    for table in synthetic:
+        body += _table(table, figure(table))
+    body.append("</section>")
     return _page("mer-bench leaderboard", body)
 
 
+def submit_page(contributing: bool) -> str:
+    """How a method author gets a verified row on the board (``guide.SUBMIT``)."""
+    steps = "".join(f"<li><strong>{esc(step)}.</strong> {guide.html(text)}</li>"
+                    for step, text in guide.SUBMIT)
+    link = ('<p>The adapter contract in full: <a href="CONTRIBUTING.md.txt">CONTRIBUTING.md</a>'
+            "</p>" if contributing else "")
+    return _page("Submit a method", ["<h1>Submit a method</h1>",
+                                     "<p>From an adapter to a verified row on the board:</p>",
+                                     f"<ol>{steps}</ol>", f"<p>{guide.html(guide.VERIFIED)}</p>",
+                                     link])
+
+
+def _unchanged(result: dict, clean: dict | None) -> bool:
+    """Whether a corrupted run predicted every clip as the clean run did."""
+    if clean is None:
+        return False
+    def key(r):
+        return sorted((p["sample_id"], p["seed"], p["y_pred"]) for p in r["predictions"])
+    return key(result) == key(clean)
+
+
 def robustness_page(results: list[tuple[Path, dict]], out: Path) -> str:
-    """One figure: UF1 against corrupted share per (method, corruption kind, setting)."""
+    """UF1 against corrupted share, a line per (setting, method, variant, corruption kind);
+    every point's row linked to its result page; a line whose predictions never differ
+    from the clean run's is said to be untouched by its corruption."""
     from mer_bench.report.plots import robustness_plot
     clean = {(table_key(r)[:4], r["method"]["name"], variant(r)): r
              for _, r in results if not corruption_label(r)}
@@ -210,32 +335,68 @@ def robustness_page(results: list[tuple[Path, dict]], out: Path) -> str:
         if c:
             key = (table_key(r)[:4], r["method"]["name"], variant(r))
             lines.setdefault((*key, c["kind"]), []).append((float(c["share"]), r))
-    series = []
+    series, rows, notes = [], [], []
     for (setting, name, change, kind), points in sorted(lines.items()):
         base = clean.get((setting, name, change))
         points = ([(0.0, base)] if base else []) + sorted(points, key=lambda sr: sr[0])
+        synthetic = " (synthetic)" if points[-1][1]["synthetic"] else ""
         label = f"{name}{f' ({change})' if change else ''} · {kind} · {setting[1]} {setting[2]}"
-        series.append((label, [(share, r["metrics"]["uf1"], r["metrics"]["ci"]["uf1"])
-                               for share, r in points]))
+        series.append((label + synthetic, [(share, r["metrics"]["uf1"], r["metrics"]["ci"]["uf1"])
+                                           for share, r in points]))
+        if all(_unchanged(r, base) for share, r in points if share > 0):
+            notes.append(f"{label}: every corrupted run predicted every clip as the clean run "
+                         f"did — {kind} does not reach this method's input (its features are "
+                         "computed from what this corruption leaves unchanged).")
+        for share, r in points:
+            ci = r["metrics"]["ci"]["uf1"]
+            rows.append(f'<tr><td><a href="results/{page_name(r)}">{esc(label)}</a></td>'
+                        f"<td>{'synthetic' if r['synthetic'] else 'real'}</td>"
+                        f'<td class="number" data-value="{share!r}">{share * 100:g} %</td>'
+                        f'<td class="number" data-value="{r["metrics"]["uf1"]!r}">'
+                        f'{r["metrics"]["uf1"]:.3f}</td><td>'
+                        f"{'too few subjects' if ci is None else f'[{ci[0]:.3f}, {ci[1]:.3f}]'}"
+                        "</td></tr>")
+    methods = sorted({key[1] for key in lines})
     body = ["<h1>Robustness</h1>",
             "<p>UF1 (95 % interval) against the share of test clips whose frames were "
-            "corrupted; share 0 is the same method's clean result of the same setting.</p>"]
+            "corrupted (mask, regional noise, grayscale); share 0 is the same method's clean "
+            "result of the same setting. Methods with robustness runs: "
+            f"{esc(', '.join(methods)) or 'none'}. Rows on synthetic twins are labelled: "
+            '<a href="index.html#synthetic">what a twin is and is not</a>.</p>']
     if not series:
         return _page("Robustness", body + ["<p>No robustness-track results yet.</p>"])
     figure = robustness_plot(series, out / "plots" / "robustness.png")
-    rows = "".join(f"<tr><td>{esc(label)}</td><td>{esc(share)}</td><td>{uf1:.3f}</td>"
-                   f"<td>{'too few subjects' if ci is None else f'[{ci[0]:.3f}, {ci[1]:.3f}]'}"
-                   f"</td></tr>" for label, points in series for share, uf1, ci in points)
     return _page("Robustness", body + [
         f'<img class="figure" alt="UF1 against corrupted share" src="plots/{figure.name}">',
-        '<table class="board"><thead><tr><th data-type="text">Line</th><th data-type="number">'
-        'Corrupted share</th><th data-type="number">UF1</th><th data-type="text">95 % CI'
-        f"</th></tr></thead><tbody>{rows}</tbody></table>"])
+        *[f'<p class="note">{esc(n)}</p>' for n in notes],
+        '<div class="scroll"><table class="board"><thead><tr><th data-type="text">Line</th>'
+        '<th data-type="text">Data</th><th data-type="number">Corrupted share</th>'
+        '<th data-type="number">UF1</th><th data-type="text">95 % CI</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"])
+
+
+def _show(value: object) -> str:
+    """A value from a result file as HTML: floats to 4 significant digits, lists joined,
+    mappings as nested lists; every string escaped."""
+    if isinstance(value, bool) or value is None:
+        return esc(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        if not value:
+            return "—"
+        return '<ul class="kv">' + "".join(f"<li><b>{esc(k)}</b>: {_show(v)}</li>"
+                                           for k, v in value.items()) + "</ul>"
+    if isinstance(value, (list, tuple)):
+        if all(not isinstance(v, (dict, list, tuple)) for v in value):
+            return ", ".join(_show(v) for v in value) or "—"
+        return "<ol>" + "".join(f"<li>{_show(v)}</li>" for v in value) + "</ol>"
+    return esc(value)
 
 
 def _key_values(title: str, pairs: list[tuple[str, object]]) -> list[str]:
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_json(v))}</td></tr>" for k, v in pairs)
-    return [f"<h2>{esc(title)}</h2>", f'<table class="facts">{rows}</table>']
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{_show(v)}</td></tr>" for k, v in pairs)
+    return [f"<h2>{esc(title)}</h2>", f'<div class="scroll"><table class="facts">{rows}</table></div>']
 
 
 def _ladder(timing: dict) -> list[str]:
@@ -249,34 +410,33 @@ def _ladder(timing: dict) -> list[str]:
     rows = "".join(f"<tr><th>{esc(dtype)}</th>" + "".join(
         f'<td class="number">{_number(rate.get((dtype, size)), ".0f")[0]}</td>' for size in sizes)
         + "</tr>" for dtype in sorted({e["dtype"] for e in entries}))
-    return [f"<h2>Inference throughput, clips/s ({esc(timing.get('device_class', ''))})</h2>",
-            f'<table class="facts"><tr><th></th>{head}</tr>{rows}</table>']
-
-
-def _json(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    return [f"<h2>Inference throughput, clips/s ({esc(device_label(timing))})</h2>",
+            f'<div class="scroll"><table class="facts"><tr><th></th>{head}</tr>{rows}</table></div>']
 
 
 def _matrix(result: dict) -> list[str]:
+    """The confusion matrix: a plain table (not sortable: its rows are classes in order)."""
     classes = result["label_scheme"]["classes"]
     confusion = result["metrics"].get("confusion", [])
     head = "".join(f"<th>{esc(c)}</th>" for c in classes)
     rows = "".join(f"<tr><th>{esc(c)}</th>{''.join(f'<td>{esc(n)}</td>' for n in counts)}</tr>"
                    for c, counts in zip(classes, confusion))
     return ["<h2>Confusion matrix</h2>", "<p>Rows: true class; columns: predicted.</p>",
-            f'<table class="board"><thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>']
+            f'<div class="scroll"><table class="matrix"><thead><tr><th></th>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>"]
 
 
 def _records(title: str, records: dict, columns: list[str]) -> list[str]:
     if not records:
         return []
-    head = "".join(f'<th data-type="{"text" if k == 0 else "number"}">{esc(c)}</th>'
+    head = "".join(f'<th data-type="{"text" if k == 0 else "number"}" tabindex="0">{esc(c)}</th>'
                    for k, c in enumerate(["", *columns]))
     rows = "".join("<tr>" + f"<td>{esc(name)}</td>" + "".join(
-        f'<td data-value="{esc(values.get(c))}">{esc(_short(values.get(c)))}</td>' for c in columns)
-        + "</tr>" for name, values in records.items() if isinstance(values, dict))
+        f'<td class="number" data-value="{esc(values.get(c))}">{esc(_short(values.get(c)))}</td>'
+        for c in columns) + "</tr>" for name, values in records.items() if isinstance(values, dict))
     return [f"<h2>{esc(title)}</h2>",
-            f'<table class="board"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>']
+            f'<div class="scroll"><table class="board"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>"]
 
 
 def _short(value: object) -> str:
@@ -300,35 +460,61 @@ def _comparison(result: dict, best: dict | None) -> list[str]:
     return [f"<h2>Against the table's best row ({esc(best['method']['name'])}, seeds "
             f"{esc(','.join(map(str, shared)))})</h2>",
             "<p>This row minus the best; paired subject bootstrap-t.</p>",
-            '<table class="board"><thead><tr><th>Metric</th><th>Difference</th><th>95 % CI</th>'
-            f"<th>p</th></tr></thead><tbody>{rows}</tbody></table>"]
+            '<div class="scroll"><table class="matrix"><thead><tr><th>Metric</th><th>Difference</th>'
+            f"<th>95 % CI</th><th>p</th></tr></thead><tbody>{rows}</tbody></table></div>"]
 
 
-def result_page(path: Path, result: dict, best: dict | None, out: Path) -> str:
+def _links(result: dict, table: Table | None) -> list[str]:
+    """The result's links: its paper, its adapter's source, its published result file
+    (with every prediction) and its table on the board."""
+    name = result["method"]["name"]
+    links = [f'<a href="../data/{data_name(result)}">result file (JSON, per-sample predictions)</a>']
+    if name in PAPER_URLS:
+        links.insert(0, f'<a href="{esc(PAPER_URLS[name])}" rel="noopener">paper</a>')
+    if adapter_source(name):
+        links.append(f'<a href="../code/{esc(adapter_source(name).name)}.txt">adapter source '
+                     f"(methods/{esc(adapter_source(name).name)})</a>")
+    else:
+        links.append(f"adapter: {esc(origin_label(result) or 'not a built-in adapter')}")
+    if table is not None:
+        links.append(f'<a href="../index.html#{table.anchor}">its table</a>')
+    return ['<p class="links">' + " · ".join(links) + "</p>"]
+
+
+def result_page(path: Path, result: dict, table: Table | None, out: Path) -> str:
     from mer_bench.report.plots import diagnostics_plot, slug
     from mer_bench.reproduce import run_command
     method, m = result["method"], result["metrics"]
+    best = table.best if table is not None else None
     try:
         command = run_command(result, path)
-    except Exception as err:  # an unregistered method, a config this code cannot build
+    except Exception as err:  # noqa: BLE001 - an unregistered method, a config this code cannot build
         command = f"(cannot be rebuilt here: {type(err).__name__}: {err})"
     stale = stale_label(result)
+    kind = ('<span class="badge synthetic">synthetic data</span> <a href="../index.html#synthetic">'
+            "what a twin is and is not</a>") if result["synthetic"] else \
+        '<span class="badge real">verified, real data</span>'
     body = [f"<h1>{esc(method['name'])} · {esc(result['protocol']['name'])} · "
             f"{esc(result.get('dataset'))} · {esc(result['label_scheme']['name'])}</h1>",
-            f"<p>{'Synthetic data. ' if result['synthetic'] else ''}"
-            f"UF1 {esc(interval_label(m, 'uf1'))} · UAR {esc(interval_label(m, 'uar'))} · "
-            f"accuracy {m['accuracy']:.3f} · {esc(m.get('ci_method', ''))}</p>",
+            f"<p>{kind}</p>",
+            f"<p>UF1 {esc(interval_label(m, 'uf1'))} · UAR {esc(interval_label(m, 'uar'))} · "
+            f"accuracy {m['accuracy']:.3f} · seeds {esc(seeds_label(result))} · "
+            f"{esc(str(result.get('created', ''))[:10])}</p>",
+            f"<p><small>{esc(m.get('ci_method', ''))}</small></p>",
+            *_links(result, table),
             f'<p class="stale">{esc(stale)}</p>' if stale else "",
-            "<h2>Reproduce</h2>", f"<pre><code>{esc(command)}</code></pre>",
-            f"<p>Result file: <code>{esc(path)}</code></p>"]
+            "<h2>Reproduce</h2>", f"<pre><code>{esc(command)}</code></pre>"]
+    source = adapter_source(method["name"])
     body += _key_values("Method", [("name", method["name"]), ("preset", preset_label(result)),
                                    ("config", method.get("config")),
                                    ("recipe departures", method.get("recipe_departures", {})),
                                    ("inputs", method.get("inputs")),
                                    ("macro source", method.get("auxiliary", "")),
-                                   ("adapter file", method.get("file", "")),
+                                   ("adapter", f"methods/{source.name}" if source
+                                    else method.get("file", "")),
                                    ("code", result.get("code", "not recorded"))])
     body += _key_values("Protocol", [("name", result["protocol"]["name"]),
+                                     ("setting", settings_label(result)),
                                      ("parameters", result["protocol"]["params"]),
                                      ("seeds", result["seeds"]),
                                      ("dataset", result.get("dataset")),
@@ -336,6 +522,7 @@ def result_page(path: Path, result: dict, best: dict | None, out: Path) -> str:
                                      ("corruption", result.get("corruption", ""))])
     body += _matrix(result)
     body += _records("Per class", m.get("per_class", {}), ["f1", "recall", "support"])
+    body += _records("Per source dataset", m.get("per_dataset", {}), ["uf1", "uar", "accuracy", "n"])
     body += _records("Per subject", m.get("per_subject", {}), ["accuracy", "uf1", "uar", "n"])
     curves = diagnostics_plot(result, out / "plots" / f"learning__{slug(result['run_id'])}.png")
     summary = result.get("diagnostics", {}).get("summary", {})
@@ -393,15 +580,22 @@ def swap_in(new: Path, out: Path) -> None:
 
 
 def _write_site(results: list[tuple[Path, dict]], out: Path) -> None:
-    for folder in ("results", "plots", "assets"):
+    """Pages, assets, figures, the result files (``data/``) and the built-in adapters'
+    sources (``code/``) shown, all under ``out``."""
+    for folder in ("results", "plots", "assets", "data", "code"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     for asset in ASSETS.iterdir():
         (out / "assets" / asset.name).write_bytes(asset.read_bytes())
-    by_table: dict[tuple, list] = {}
-    for path, r in sorted(results, key=lambda pr: -pr[1]["metrics"]["uf1"]):
-        by_table.setdefault(table_key(r), []).append((path, r))
-    best = {key: table_best(items) for key, items in by_table.items()}
+    tables = {table.key: table for table in build_tables(results, corrupted=None)}
     for path, r in results:
-        (out / "results" / page_name(r)).write_text(result_page(path, r, best.get(table_key(r)), out))
+        (out / "results" / page_name(r)).write_text(result_page(path, r, tables.get(table_key(r)), out))
+        (out / "data" / data_name(r)).write_bytes(path.read_bytes())
+        source = adapter_source(r["method"]["name"])
+        if source is not None:
+            (out / "code" / f"{source.name}.txt").write_bytes(source.read_bytes())
+    contributing = guide.CONTRIBUTING
+    if contributing.is_file():
+        (out / "CONTRIBUTING.md.txt").write_bytes(contributing.read_bytes())
+    (out / "submit.html").write_text(submit_page(contributing.is_file()))
     (out / "robustness.html").write_text(robustness_page(results, out))
     (out / "index.html").write_text(index_page(results, out))
