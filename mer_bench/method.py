@@ -55,6 +55,27 @@ MAX_PIXELS = 1024
 such as ``-S size=1000000`` would ask for terabytes), whatever ``RANGES`` says."""
 
 
+@dataclass(frozen=True)
+class PaperValue:
+    """One entry of an adapter's paper record: the paper's ``value``, ``where`` the paper
+    gives it (section, table, equation), and, for a built-in departure, what ``ran``."""
+
+    value: Any
+    where: str
+    ran: Any = None
+
+
+def _plain_value(value: Any) -> Any:
+    """Tuples and lists compare alike (a config holds tuples, a record may hold lists)."""
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def is_length_field(name: str) -> bool:
+    """How long training runs (epochs, steps): the budget a preset cuts, never a recipe
+    departure, even where the paper states it."""
+    return name.endswith(("epochs", "steps"))
+
+
 def is_budget_field(name: str) -> bool:
     return name in BUDGET_FIELDS or name.endswith(("epochs", "steps", "batch", "batch_size"))
 
@@ -69,10 +90,19 @@ class MethodConfig:
     GPU_PRESETS: ClassVar[tuple[str, ...]] = ()
     """Presets sized for a GPU: on a CPU the run says so up front and prints an estimate
     measured from the first training steps."""
-    PAPER_FIXED: ClassVar[frozenset[str]] = frozenset()
-    """Budget-named fields whose value the paper fixes as part of its recipe (MPFNet's
-    clip length L = 11, chosen in its Fig. 8; episode and batch sizes it states): a
-    config that changes them departs from the recipe (``departures``)."""
+    PAPER: ClassVar[dict[str, PaperValue]] = {}
+    """The adapter's record of what its paper fixes: field -> the paper's value and where
+    the paper says it. A config whose field differs departs from the recipe whatever the
+    field's name (MPFNet's clip length L = 11, its episode and batch sizes); where the
+    adapter's own ``paper`` default cannot follow the paper (LightmanNet's onset-relative
+    frames, MCNet's scaled softmax) every row records the departure."""
+    BUILT_IN: ClassVar[dict[str, PaperValue]] = {}
+    """Departures no config field can undo (weights or learned components that cannot be
+    had offline): name -> the paper's choice and where it says it, with ``ran`` saying
+    what runs instead. Recorded in every row's departures."""
+    NOT_SPECIFIED: ClassVar[tuple[str, ...]] = ()
+    """Fields the paper leaves open (our choice, in the docstring): listed in a result
+    apart from the departures, as "not specified by the paper"."""
     RANGES: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
     """Declared ranges of numeric fields: name -> (low, high), inclusive, None = open.
     Every field is also checked against its annotated type (``from_preset``)."""
@@ -101,18 +131,38 @@ class MethodConfig:
 
     def departures(self) -> dict[str, dict[str, Any]]:
         """What this config — a preset plus every ``-S`` override, the config that ran —
-        changes from the ``paper`` config: field -> {"paper": value, "ran": value}, for
-        every field that is not budget (``is_budget_field``) or that the paper fixes
-        although its name says budget (``PAPER_FIXED``). Weight-file fields
+        changes from its paper's recipe: field -> {"paper", "ran"} (and "where" the paper
+        says it). A field of the record (``PAPER``) departs when it differs from the
+        paper's value, whatever its name (batch sizes, tasks per batch, clip length), but
+        for how long training runs (``is_length_field``: epochs, steps), which is the
+        budget a preset cuts; any other field that is not budget
+        (``is_budget_field``) or open (``NOT_SPECIFIED``) departs when it differs from the
+        ``paper`` config; ``built_in`` departures are always there. Weight-file fields
         (``SOURCE_FIELDS``) are recorded with their sha256 instead. A preset should only
         cut the budget; anything else that differs (a learning rate, a width, a clip
-        length the paper chose) is a departure from the recipe, written into the result
-        and shown on the leaderboard row."""
+        length the paper chose) is written into the result and shown on the board."""
         paper = type(self).from_preset("paper")
-        return {f.name: {"paper": getattr(paper, f.name), "ran": getattr(self, f.name)}
-                for f in fields(self)
-                if (not is_budget_field(f.name) or f.name in self.PAPER_FIXED)
-                and f.name not in SOURCE_FIELDS and getattr(self, f.name) != getattr(paper, f.name)}
+        found = {}
+        for f in fields(self):
+            ran = getattr(self, f.name)
+            if f.name in SOURCE_FIELDS or f.name in self.NOT_SPECIFIED:
+                continue
+            if f.name in self.PAPER:
+                fixed = self.PAPER[f.name]
+                if _plain_value(ran) != _plain_value(fixed.value) and not is_length_field(f.name):
+                    found[f.name] = {"paper": fixed.value, "ran": ran, "where": fixed.where}
+            elif not is_budget_field(f.name) and ran != getattr(paper, f.name):
+                found[f.name] = {"paper": getattr(paper, f.name), "ran": ran}
+        return found | self.built_in()
+
+    def built_in(self) -> dict[str, dict[str, Any]]:
+        """``BUILT_IN`` as departures: name -> {"paper", "ran", "where", "built_in"}."""
+        return {name: {"paper": v.value, "ran": v.ran, "where": v.where, "built_in": True}
+                for name, v in self.BUILT_IN.items()}
+
+    def not_specified(self) -> dict[str, Any]:
+        """The open fields (``NOT_SPECIFIED``) with the values that ran."""
+        return {name: getattr(self, name) for name in self.NOT_SPECIFIED}
 
     def validate(self, names: set[str] | None = None) -> None:
         """Raise ``MerBenchError`` for a field (of ``names``; default all) whose value does

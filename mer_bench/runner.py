@@ -781,6 +781,7 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "method": {"name": method.name, "preset": options.preset, "config": method.config.to_dict(),
                    "config_hash": method.config.hash,
                    "recipe_departures": method.config.departures(),
+                   "not_specified": method.config.not_specified(),
                    "inputs": [s.to_json() for s in method.input_specs],
                    **({"file": adapter_source(options.method)}
                       if options.method.endswith(".py") else {})},

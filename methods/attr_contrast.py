@@ -68,7 +68,13 @@ from torch import nn
 from mer_bench.data.facs import au_sentence
 from mer_bench.errors import MerBenchError
 from mer_bench.features import FrameSequence, OnsetApexSequence
-from mer_bench.method import Method, MethodConfig, register_method, training_stage
+from mer_bench.method import (
+    Method,
+    MethodConfig,
+    PaperValue,
+    register_method,
+    training_stage,
+)
 from mer_bench.nn.contrastive import cross_modal_contrastive_loss
 from mer_bench.nn.text import DEFAULT_TEXT_ENCODER, embed_sentences
 from mer_bench.nn.training import ChannelStandardizer, minibatch_epochs, prediction_from_scores
@@ -92,7 +98,22 @@ class AttrContrastConfig(MethodConfig):
     epochs: int = 200
     batch_size: int = 32
     lr: float = 1e-4
-    PAPER_FIXED = frozenset({"frames"})   # budget-named, fixed by the paper
+    PAPER = {
+        "depth": PaperValue(10, "§IV-D, Table I: 3D ResNet-10"),
+        "size": PaperValue(112, "§IV-B: frames resized to 112 x 112"),
+        "frames": PaperValue(16, "§IV-B: TIM-interpolated to 16 frames"),
+        "width": PaperValue(64, "Table I: 64 channels in the first stage"),
+        "code_dim": PaperValue(128, "Table I: a 128-d fc per stream"),
+        "flow": PaperValue("farneback", "§IV-B: Farneback optical flow"),
+        "text_encoder": PaperValue("bert (fine-tuned jointly)", "§III-B, §IV-C: BERT trained together with the 3D ResNets"),
+        "lr": PaperValue(1e-4, "§IV-C: Adam, learning rate 0.0001"),
+        "batch_size": PaperValue(32, "§IV-C: batch size 32"),
+        "epochs": PaperValue(200, "§IV-C: 200 iterations (read as epochs)"),
+    }
+    BUILT_IN = {"frame interpolation": PaperValue(
+        "TIM (a learned interpolation model)", "§IV-B",
+        ran="the clip's real frames resampled to the frame count")}
+    NOT_SPECIFIED = ("alpha", "temperature", "flow_size")
     GPU_PRESETS = ("paper",)
     PRESETS = {
         "fast": {"size": 48, "frames": 8, "width": 16, "epochs": 20, "flow_size": 96,

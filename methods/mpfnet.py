@@ -44,7 +44,8 @@ Deviations, and why:
 - Our choices where the paper gives no number: a 512-d embedding (``embed_dim``); I3D
   stage widths of Inception-v1's Mixed_3b (256) and Mixed_3c (480) at ``width`` 1.0;
   Q = 5 query clips per class and 500 meta-training steps of 4 episodes; weight decay
-  5e-4 in every stage (the paper states none).
+  5e-4 in the meta-learning stage too (the paper states 5e-4 for the two pre-training
+  stages only); the AFE's batch size (128, as the triplet stage's).
 - Triplet embeddings are L2-normalized before the Euclidean distance (FaceNet
   convention); margin 0.2 (the paper gives no value). Triplets are random (no mining);
   the positive is never the anchor itself, and anchors of a class with one clip are
@@ -54,7 +55,7 @@ Deviations, and why:
   of the C variant is pre-trained on the magnified set through that cascade (GFE frozen).
 - Table I's per-class phi ranges are data (``TABLE_I_PHI``: SMIC-HS, CASME II, SAMM in
   the three MEGC classes; composite clips use their source's row), capped by
-  ``phi_max`` (14 in ``paper`` = the table; smaller in ``fast``, a budget cut). For
+  ``phi_max`` (14 in ``paper`` = the table; smaller in ``fast``: a recorded departure). For
   datasets or schemes the table does not list, a balancing rule (largest class
   1..phi_base, others sized to match it, capped at phi_max).
 - gamma (P) is chosen from the paper's grid 0.0, 0.1, ..., 1.0 (§5.4) on validation
@@ -84,9 +85,14 @@ Deviations, and why:
   settings: the mathematics is the same (within bf16 rounding for ``amp``).
 - Presets ``fast`` (flow at 64 px area-resized to 24 px inputs, 6 frames, CA-I3D at 1/8
   width, 2-3 epochs per stage) and ``smoke`` exist for CPUs: they keep the mechanism,
-  not the capacity. What they change beyond the budget (``fast``: input size, width,
-  embedding size, phi range) is written into the result as ``recipe_departures`` and
-  shown on the leaderboard row.
+  not the capacity. What they change beyond the budget, judged against the paper record
+  (``PAPER``: ``fast``'s input size, clip length, phi range, tasks per batch, triplet
+  batch), is written into the result as ``recipe_departures`` and shown on the
+  leaderboard row; width and embedding size are open choices (``NOT_SPECIFIED``).
+- The AFE stage does not learn at the paper's rate within a CPU budget: on the planted
+  set (tests/test_learning.py, 8 epochs at 0.001) training accuracy 0.75, held-out 0.48
+  against chance 1/3 (an expected failure there), and the committed ``fast`` rows' AFE
+  loss stays near ln 3.
 - How ``fast`` was chosen, on data no leaderboard row reports (the CASME I twin,
   synth-casme / casme-4, holdout seed 100, 2 repeats; majority UF1 0.141, flow-svm
   0.492): an earlier ``fast`` raised the AFE rate to 0.01; there it gave MPFNet-P UF1
@@ -110,7 +116,13 @@ from mer_bench.data.samples import SampleSet
 from mer_bench.data.schemes import base_dataset
 from mer_bench.errors import MerBenchError
 from mer_bench.features import OnsetApexSequence
-from mer_bench.method import Method, MethodConfig, register_method, training_stage
+from mer_bench.method import (
+    Method,
+    MethodConfig,
+    PaperValue,
+    register_method,
+    training_stage,
+)
 from mer_bench.nn.backbones import CAI3D
 from mer_bench.nn.fusion import GAMMAS_FROM_ZERO, choose_gamma, split_validation_subjects
 from mer_bench.nn.prototypes import PrototypeClassifier
@@ -166,7 +178,30 @@ class MPFNetConfig(MethodConfig):
     amp: bool = True                    # bf16 autocast on CUDA (no effect on CPU)
     checkpointing: bool = True          # recompute the CA-Inception blocks in backward
     micro_batch: int | None = 32        # clips per accumulated part of a batch; 0/None: whole
-    PAPER_FIXED = frozenset({"length", "tasks_per_batch", "triplet_batch", "afe_batch"})   # budget-named, fixed by the paper
+    PAPER = {
+        "size": PaperValue(128, "§3.2: faces resized to 128 x 128"),
+        "length": PaperValue(11, "§5.4 Hyperparameter settings, Fig. 8: L = 11"),
+        "flow": PaperValue("flownet2", "§3.2.2: FlowNet 2.0 (its weights are not available offline)"),
+        "interpolation": PaperValue("vfi", "§3.2.1: a learned frame interpolator (not available offline)"),
+        "channels": PaperValue(["flow", "diff"], "§3.2.2: flow and frame difference fused"),
+        "priors": PaperValue("both", "§3.3: both prior-learning stages"),
+        "single_encoder": PaperValue(False, "§3.4: two encoders, GFE and AFE"),
+        "triplet_epochs": PaperValue(60, "§4.3: 60 epochs"),
+        "triplet_batch": PaperValue(128, "§4.3: batch size 128"),
+        "triplet_lr": PaperValue(0.01, "§4.3: SGD 0.01"),
+        "afe_epochs": PaperValue(80, "§4.3: 80 epochs"),
+        "afe_lr": PaperValue(0.001, "§4.3: 0.001"),
+        "afe_lr_step": PaperValue(10, "§4.3: x0.1 every 10 epochs"),
+        "phi_max": PaperValue(14, "§3.3.3, Table I: φ up to 14"),
+        "k_shot": PaperValue(5, "§4.3: 3-way / 5-way 5-shot"),
+        "tasks_per_batch": PaperValue(4, "§4.3: 4 episodes per batch"),
+        "meta_lr": PaperValue(0.05, "§4.3: SGD, fixed 0.05"),
+    }
+    BUILT_IN = {"magnification": PaperValue(
+        "a learned motion magnifier (Oh et al.)", "§3.3.3",
+        ran="flow-based magnification I(x + (1 + φ) δ(x))")}
+    NOT_SPECIFIED = ("width", "embed_dim", "afe_batch", "margin", "phi_base", "meta_steps",
+                     "q_query", "scale", "cascade_channels", "val_fraction", "gamma")
     GPU_PRESETS = ("paper",)
     PRESETS = {
         "fast": {"checkpointing": False, "micro_batch": None,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mer_bench.method import register_method
+from mer_bench.method import PaperValue, register_method
 from mer_bench.nn.scratch import SMOKE_FLOW_MAPS, FlowMapClassifier, FlowMapConfig
 
 
@@ -36,6 +36,17 @@ from mer_bench.nn.scratch import SMOKE_FLOW_MAPS, FlowMapClassifier, FlowMapConf
 class STSTNetConfig(FlowMapConfig):
     epochs: int = 500
     lr: float = 5e-5
+    PAPER = {
+        "flow": PaperValue("tvl1", "the paper (FG 2019): TV-L1 flow, onset to apex"),
+        "epochs": PaperValue(500, "the paper's text: 500 epochs (the authors' code: 800)"),
+        "lr": PaperValue(5e-5, "the paper and the authors' code: Adam 5e-5"),
+        "batch_size": PaperValue(256, "the paper and the authors' code: batch 256"),
+    }
+    BUILT_IN = {"flow images": PaperValue(
+        "min-max normalized 8-bit flow and strain images of 170 x 140 crops",
+        "authors' code (christy1206/STSTNet)",
+        ran="flow estimated at 128 px, standardized with training statistics")}
+    NOT_SPECIFIED = ("compute_size",)
     PRESETS = {"fast": {"flow": "tvl1-fast", "epochs": 150, "lr": 2e-3}, "smoke": SMOKE_FLOW_MAPS}
 
 

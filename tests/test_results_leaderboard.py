@@ -137,14 +137,25 @@ def test_presets_name_their_departures_from_the_recipe():
     from mer_bench.report.leaderboard import preset_label
     mpfnet = get_method_class("mpfnet-p").Config
     departures = mpfnet.recipe_departures("fast")
-    assert departures["embed_dim"] == {"paper": 512, "ran": 64}
-    assert "width" in departures and "size" in departures  # input size changes the method
-    # budget-named, but fixed by the paper (PAPER_FIXED): departures too
-    assert {"length", "tasks_per_batch", "triplet_batch", "afe_batch"} <= departures.keys()
-    assert not {"triplet_epochs", "checkpointing", "micro_batch"} & departures.keys()
-    assert mpfnet.recipe_departures("paper") == {}
+    assert departures["length"] == {"paper": 11, "ran": 6,
+                                    "where": "§5.4 Hyperparameter settings, Fig. 8: L = 11"}
+    assert "size" in departures  # input size changes the method
+    # budget-named, but fixed by the paper's record: departures too
+    assert {"length", "tasks_per_batch", "triplet_batch"} <= departures.keys()
+    # how long training runs is the budget; execution settings are not recipe
+    assert not {"triplet_epochs", "afe_epochs", "checkpointing", "micro_batch"} & departures.keys()
+    # what the paper leaves open is listed apart, not as a departure
+    fast = mpfnet.from_preset("fast")
+    assert {"embed_dim", "afe_batch", "width"} <= fast.not_specified().keys()
+    assert not fast.not_specified().keys() & departures.keys()
+    # what cannot be had offline departs in every row, the paper preset's too
+    assert set(mpfnet.recipe_departures("paper")) == {"flow", "interpolation", "magnification"}
+    assert mpfnet.recipe_departures("paper")["magnification"]["built_in"] is True
     mcnet = {"method": {"name": "mcnet", "preset": "fast"}}
-    assert preset_label(mcnet) == "fast (recipe: size=48, tasks_per_batch=2, width=32)"
+    assert preset_label(mcnet) == ("fast (recipe: initialization, pretrain_batch=64, "
+                                   "scale=10.0, size=48, tasks_per_batch=2, width=32)")
+    light = get_method_class("lightmannet").Config
+    assert light.recipe_departures("paper")["relative"]["paper"] is False  # raw frames
     older = {"method": {"name": "mcnet", "preset": "fast",
                         "recipe_departures": {"size": {"paper": 112, "fast": 48}}}}
     assert preset_label(older) == "fast (recipe: size=48)"  # files written before "ran"
@@ -156,7 +167,7 @@ def test_departures_are_computed_from_the_config_that_ran():
     from mer_bench.methods import build_method
     ran = build_method("lightmannet", "fast", first_order=False, beta=0.5).config.departures()
     assert "first_order" not in ran  # -S restored the paper's value
-    assert ran["beta"] == {"paper": 0.1, "ran": 0.5}  # an -S override is a departure
+    assert ran["beta"] == {"paper": 0.1, "ran": 0.5, "where": "§5.2: β = 0.1"}  # -S departs
     assert "pretrained" not in build_method("ma2mi", "fast", pretrained="x.pt").config.departures()
 
 

@@ -92,6 +92,7 @@ MALFORMED = [
     ("recipe_departures not a dict of dicts", _set("method.recipe_departures", {"lr": 3}),
      "recipe_departures"),
     ("method.file a string", _set("method.file", "x.py"), "'method.file'"),
+    ("not_specified a list", _set("method.not_specified", ["lr"]), "'method.not_specified'"),
     ("diagnostics of the wrong shape", _set("diagnostics", {"per_task": "x"}), "'diagnostics'"),
     ("diagnostics with text", _set("diagnostics", {"summary": {"s": {"loss": "high"}}}),
      "'diagnostics.summary"),

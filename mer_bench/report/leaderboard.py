@@ -159,20 +159,31 @@ def preset_label(result: dict) -> str:
 
 
 def departures_label(result: dict) -> str:
-    """``lr=0.001, width=16``: the fields the row's config changes from the paper's
-    recipe beyond the budget (from the result; older files: the registry), empty when
-    none."""
+    """``lr=0.001, width=16``: what the row's config departs from its paper's recipe
+    (``recipe_departures``), empty when nothing; a built-in departure (no config field)
+    by its name."""
+    preset = result["method"].get("preset", "")
+    return ", ".join(k if v.get("built_in") else f"{k}={_plain(v.get('ran', v.get(preset)))}"
+                     for k, v in sorted(recipe_departures(result).items()))  # older: by preset
+
+
+def recipe_departures(result: dict) -> dict[str, dict]:
+    """The departures of the config a result ran, judged against its adapter's current
+    paper record (``MethodConfig.departures``), so a row run before the record learned
+    a fact shows it too; the result's stored ones where the config cannot be rebuilt
+    here (an unregistered method, a field this code does not know)."""
     method = result["method"]
-    preset = method.get("preset", "")
-    departures = method.get("recipe_departures")
-    if departures is None:
-        from mer_bench.methods import get_method_class
-        try:
-            departures = get_method_class(method["name"]).Config.recipe_departures(preset)
-        except MerBenchError:
-            departures = {}
-    return ", ".join(f"{k}={_plain(v.get('ran', v.get(preset)))}"  # older files: by preset
-                     for k, v in sorted(departures.items()))
+    stored = method.get("recipe_departures")
+    from mer_bench.methods import get_method_class
+    try:
+        cls = get_method_class(method["name"]).Config
+        config = {k: tuple(v) if isinstance(v, list) else v
+                  for k, v in (method.get("config") or {}).items()}
+        if not config:
+            return cls.recipe_departures(method.get("preset", "")) if stored is None else stored
+        return cls.from_preset("paper", **config).departures()
+    except (MerBenchError, TypeError, ValueError):
+        return stored or {}
 
 
 def _plain(value: object) -> str:

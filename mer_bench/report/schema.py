@@ -412,6 +412,7 @@ def _integer(value, key):
 BLOCKS = (("dataset", _string), ("folds", _folds_block),
           ("protocol.params", _flat_dict), ("method.config", _flat_dict),
           ("method.recipe_departures", _departures), ("method.file", _adapter_file),
+          ("method.not_specified", _flat_dict),
           ("method.auxiliary", _auxiliary), ("method.config_hash", _string),
           ("run_options", _run_options), ("code", _code), ("environment", _environment),
           ("numeric_mode", _environment),

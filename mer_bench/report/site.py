@@ -41,6 +41,7 @@ from mer_bench.report.leaderboard import (
     paired_with,
     preset_cell,
     preset_label,
+    recipe_departures,
     reproduced_label,
     seeds_label,
     shared_marks,
@@ -507,7 +508,9 @@ def result_page(path: Path, result: dict, table: Table | None, out: Path) -> str
     source = adapter_source(method["name"])
     body += _key_values("Method", [("name", method["name"]), ("preset", preset_label(result)),
                                    ("config", method.get("config")),
-                                   ("recipe departures", method.get("recipe_departures", {})),
+                                   ("recipe departures (paper → ran, where)",
+                                    recipe_departures(result)),
+                                   ("not specified by the paper", method.get("not_specified", {})),
                                    ("inputs", method.get("inputs")),
                                    ("macro source", method.get("auxiliary", "")),
                                    ("adapter", f"methods/{source.name}" if source
