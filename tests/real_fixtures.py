@@ -217,3 +217,60 @@ def write_casme_sq(root: Path) -> Path:
             ws.append(line)
     book.save(path)
     return path
+
+
+def _video(clip: str) -> str:
+    """CAS(ME)^3-A's file name of a clip: the video's name without the loader's number."""
+    return clip.rstrip("0123456789")
+
+
+def write_casme3a(root: Path) -> Path:
+    """The CAS(ME)^3-A layout from the whole twin (860 rows): the JpgIndex sheet (its
+    emotion column named ``emotion``), ``data/part_A_split/part_A/{subject}/{video}/color/
+    {N}.jpg`` with several clips per video at absolute frame numbers from 1000 on, and
+    MEB's errata written in: the erratum rows' frames lie where the corrected value says,
+    their sheet cells hold a value that is not (so an uncorrected load skips them)."""
+    from mer_bench.data.loaders import CASME3A_ERRATA
+    twin, rows = _twin_rows("synth-casme3a", None)
+    frames, cursor, records = root / "data" / "part_A_split" / "part_A", {}, []
+    for index, (_, r) in enumerate(rows.iterrows()):
+        subject, video = r["subject"].split("/")[1], _video(r["clip"])
+        key = {"Onset": int(r["onset"]), "Apex": int(r["apex"]), "Offset": int(r["offset"])}
+        fix = CASME3A_ERRATA.get(index + 2, {})
+        column, value = next(iter(fix.items()), (None, None))
+        first = value - key[column] if column else cursor.get((subject, video), 1000)
+        cursor[subject, video] = max(cursor.get((subject, video), 1000), first + r["n_frames"] + 3)
+        _write(frames / subject / video / "color", _frames(twin, r),
+               [f"{first + i}.jpg" for i in range(r["n_frames"])])
+        cells = {k: first + v for k, v in key.items()}
+        cells.update({k: cells[k] + 500 if k == "Offset" else (0 if cells[k] < 3 else cells[k] - 100)
+                      for k in fix})  # the published error: a frame not on disk
+        records.append([subject, video, cells["Onset"], cells["Apex"], cells["Offset"], r["aus"],
+                        "Objective", r["emotion"]])
+    columns = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"]
+    path = root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
+    _write_rows(path, "Sheet1", [], columns, records)
+    return path
+
+
+def write_4dme(root: Path) -> Path:
+    """The 4DME layout from the whole twin: ``4DME_Labelling_Micro_release v1.xlsx`` (AU
+    cells ``AU4+AUL10``, a ``(k)``-marked AU17 in every fifth row, the AU cells of rows 146
+    and 147 swapped as in the release) and ``gray_micro_crop/{sub_ID}/{fold_name}/
+    {fold_name}_{N}.jpg`` from frame 1."""
+    twin, rows = _twin_rows("synth-4dme", None)
+    records = []
+    for index, (_, r) in enumerate(rows.iterrows()):
+        subject = r["subject"].split("/")[1]
+        _write(root / "gray_micro_crop" / subject / r["clip"], _frames(twin, r),
+               [f"{r['clip']}_{1 + i}.jpg" for i in range(r["n_frames"])])
+        aus = "+".join(f"AU{part}" for part in r["aus"].split("+") if part)
+        if index % 5 == 0 and "17" not in r["aus"]:
+            aus += "+AU17(k)"  # an AU of the CD6ME set the clip does not show
+        records.append([subject, r["clip"], r["emotion"].capitalize(), 1 + int(r["onset"]),
+                        1 + int(r["apex"]), 1 + int(r["offset"]), aus])
+    records[144][6], records[145][6] = records[145][6], records[144][6]
+    columns = ["sub_ID", "fold_name", "Emotion", "Onset", "Apex", "Offset", "AUs"]
+    path = root / "4DME_Labelling_Micro_release v1.xlsx"
+    _write_rows(path, "Sheet1", [], columns, records)
+    return path

@@ -21,12 +21,21 @@ Puffer" read as cheek) extended with the rest of the FACS main codes, so that ev
 the real sheets use has words: "4+L10" -> "brow lowerer, left upper lip raiser". A
 number with no FACS name becomes "action unit N". An empty cell gives "" (the caller
 decides what a clip without AUs means).
+
+``au_vector`` turns a cell into the 0/1 targets of AU detection over a declared AU set
+(``CD6ME_AUS``: the 12 AUs of MEB's cross-dataset protocol). Side and intensity do not
+matter (``L10``, ``10C`` and ``AU10`` all set AU 10); a part with alternatives ("R12 or
+R14") sets an AU only when every alternative is that AU (the coder was unsure which, so
+neither is a target); 4DME's ``(k)`` marks are removed before parsing by
+``without_k_marks`` (the loader's business).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+import numpy as np
 
 from mer_bench.errors import MerBenchError
 
@@ -132,3 +141,31 @@ def _tokens(text: str) -> list[tuple[str, object, int]]:
 def au_sentence(text: str) -> str:
     """The AU cell in words: parts joined by ", ", alternatives by " or "."""
     return ", ".join(" or ".join(unit.words() for unit in part) for part in parse_aus(text))
+
+
+CD6ME_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17)
+"""The AU set of MEB's CD6ME protocol (Varanka et al., "Data Leakage and Evaluation
+Issues in Micro-Expression Analysis"): the AUs with enough instances across CASME,
+CASME II, SAMM, 4DME, MMEW and CAS(ME)^3-A."""
+
+
+def au_vector(text: str, aus: tuple[int, ...] = CD6ME_AUS) -> np.ndarray:
+    """uint8 (len(aus),): 1 where the cell codes that AU for sure (module docstring)."""
+    present = set()
+    for part in parse_aus(text):
+        numbers = {unit.number for unit in part}
+        if len(numbers) == 1:
+            present |= numbers
+    return np.array([a in present for a in aus], dtype=np.uint8)
+
+
+_K_MARKED = re.compile(r"(?:AU)?\s*[LRTBU]?\d+[A-E]?\s*\(k\)", re.IGNORECASE)
+
+
+def without_k_marks(text: str) -> tuple[str, list[str]]:
+    """(the cell without its ``(k)``-marked AUs, the codes removed): ``"AU1+AU2(k)+AU4"``
+    -> ``("AU1+AU4", ["AU2"])``. 4DME marks some AUs ``(k)``; MEB's loader zeroes them by
+    default and so does ours (what the mark means is not in any file we could read)."""
+    removed = [m.group(0)[:-3].strip() for m in _K_MARKED.finditer(text)]
+    kept = [part for part in re.split(r"\+", _K_MARKED.sub("", text)) if part.strip()]
+    return "+".join(p.strip() for p in kept), removed

@@ -38,7 +38,7 @@ from mer_bench.threads import thread_map
 
 DATA_FOLDERS = {"casme2": "casme2", "samm": "samm", "smic-hs": "smic", "smic-vis": "smic",
                 "smic-nir": "smic", "mmew": "mmew", "casme": "casme", "casme-sq": "casme-sq",
-                "ckplus": "ckplus"}
+                "ckplus": "ckplus", "casme3a": "casme3", "4dme": "4dme"}
 ROOTS_ENV = "MER_BENCH_DATA_ROOTS"
 
 
@@ -93,6 +93,10 @@ def require_root(name: str) -> Path:
     return root
 
 
+CORRECTED = "erratum corrected"
+"""``Problem.kind`` of a published annotation error the loader fixed (MEB's errata)."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a clip. ``row`` is the sheet row as a spreadsheet shows it
@@ -107,9 +111,14 @@ class Problem:
     detail: str
     skip: bool = True
 
+    @property
+    def is_correction(self) -> bool:
+        """A known erratum the loader corrected (reported, never a failure)."""
+        return self.kind == CORRECTED
+
     def line(self) -> str:
         where = f"{self.file}" + (f" row {self.row}" if self.row is not None else "")
-        action = "skipped" if self.skip else "kept; a warning"
+        action = "skipped" if self.skip else ("kept" if self.is_correction else "kept; a warning")
         return f"{where}: {self.sample_id}: {self.kind}: {self.detail} ({action})"
 
 
@@ -406,7 +415,8 @@ class FolderDataset(Dataset):
         digests = content_digests(builder.paths, [row["sample_id"] for row in builder.rows])
         rows, self._boxes = check_clips(builder, digests, self.crop_faces)
         self.problems = builder.problems
-        failing = [p for p in self.problems if p.skip or strict == "all"]
+        failing = [p for p in self.problems
+                   if p.skip or (strict == "all" and not p.is_correction)]
         if strict and failing:
             raise MerBenchError(f"{name}: {len(failing)} problems (strict):\n  "
                                 + "\n  ".join(p.line() for p in failing))

@@ -16,7 +16,15 @@ capitalised emotions and ``Other`` singular, subjects read as int (``006``), var
 frame-number padding; SMIC's labels in folder names, unpadded subjects, no apex;
 MMEW's ``Micro_Expression/{emotion}/{clip}`` layout; CASME's varying frame padding;
 CK+'s float emotion codes in text files; CAS(ME)^2's header-less sheet, its naming-rule
-sheets and the ``happyiness`` typo.
+sheets and the ``happyiness`` typo; CAS(ME)^3-A's repeated file names per subject and
+4DME's ``(k)``-marked AUs.
+
+Published annotation errors (MEB's errata, tvaranka/meb ``meb/datasets/datasets.py``)
+are corrected by sheet row and reported as data problems of kind ``erratum corrected``
+(file, row, old -> new; ``Problem.is_correction``), which never fail ``strict``. They
+are keyed to the rows of the release MEB names (``cas(me)3_part_A_ME_label_JpgIndex_v2
+.xlsx``, ``4DME_Labelling_Micro_release v1.xlsx``); a row that already holds the
+corrected value is left alone and not reported.
 """
 
 from __future__ import annotations
@@ -26,7 +34,9 @@ from pathlib import Path
 import pandas as pd
 
 from mer_bench.data.composite import select_official
+from mer_bench.data.facs import without_k_marks
 from mer_bench.data.folders import (
+    CORRECTED,
     ClipBuilder,
     FolderDataset,
     Problem,
@@ -44,11 +54,13 @@ CKPLUS_CODES = {1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happines
                 6: "sadness", 7: "surprise"}
 
 
-def _find(root: Path, pattern: str, what: str) -> Path:
-    found = sorted(root.glob(pattern)) or sorted(root.glob(f"*/{pattern}"))
-    if not found:
-        raise MerBenchError(f"{root}: no {what} ({pattern}) found")
-    return found[0]
+def _find(root: Path, pattern: str, what: str, depth: int = 1) -> Path:
+    """The first match of ``pattern`` in ``root`` or up to ``depth`` folders below it."""
+    for level in range(depth + 1):
+        found = sorted(root.glob("*/" * level + pattern))
+        if found:
+            return found[0]
+    raise MerBenchError(f"{root}: no {what} ({pattern}) found")
 
 
 def _frames_dir(root: Path, cropped: str, raw: str) -> tuple[Path, bool]:
@@ -256,6 +268,120 @@ def load_casme_sq(data_seed: int = 0, strict: bool = False,
                     source=sheet, row=int(i) + 1,
                     kind="macro" if "macro" in str(r[7]).lower() else "micro")
     return FolderDataset("casme-sq", builder, root, True, strict, face_crop)
+
+
+CASME3A_ERRATA = {130: {"Apex": 123}, 751: {"Onset": 2647}, 710: {"Offset": 34},
+                  798: {"Offset": 1845}, 800: {"Offset": 2403}, 752: {"Onset": 1, "Apex": 1}}
+"""CAS(ME)^3-A sheet row (as a spreadsheet shows it) -> corrected cells (MEB's errata)."""
+FOURD_SWAPPED_AUS = (146, 147)
+"""4DME sheet rows whose AU cells are each other's (MEB's erratum)."""
+
+
+def _correct(table: pd.DataFrame, errata: dict[int, dict[str, int]], builder: ClipBuilder,
+             sheet: Path, sample_ids: list[str]) -> pd.DataFrame:
+    """``table`` with ``errata`` applied (sheet row -> column -> value), each change
+    reported as a data problem naming the file, row and clip (``sample_ids``, one per
+    table row)."""
+    table = table.copy()
+    for row, cells in errata.items():
+        index = row - 2
+        if index not in table.index:
+            continue
+        changed = {c: (table.at[index, c], v) for c, v in cells.items()
+                   if frame_number(table.at[index, c]) != v}
+        for column, (_, value) in changed.items():
+            table.at[index, column] = value
+        if changed:
+            builder.problems.append(Problem(CORRECTED, str(sheet), row, sample_ids[index], ", ".join(
+                f"{c} {old} -> {new}" for c, (old, new) in changed.items()), skip=False))
+    return table
+
+
+def _numbered_repeats(names: list[tuple[str, str]]) -> list[str]:
+    """Clip ids for (subject, file name) rows: a subject's second, third, ... row of the
+    same file name (several micro-expressions in one video) gets ``name2``, ``name3``,
+    as MEB numbers them (MEB numbers consecutive repeats only; every repeat here)."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for key in names:
+        seen[key] = seen.get(key, 0) + 1
+        out.append(key[1] if seen[key] == 1 else f"{key[1]}{seen[key]}")
+    return out
+
+
+@register_dataset("casme3a", "CAS(ME)^3 part A micro-expressions from its JpgIndex label sheet "
+                             "and part_A/{subject}/{file}/color/")
+def load_casme3a(data_seed: int = 0, strict: bool = False,
+                 face_crop: str = "detect") -> FolderDataset:
+    """CAS(ME)^3 part A (Li et al., TPAMI 2022): ``cas(me)3_part_A_ME_label_JpgIndex_v2
+    .xlsx`` with columns Subject, Filename, Onset, Apex, Offset, AU and the emotion
+    (a column named ``emotion`` in any case; MEB reads it without renaming), frame
+    numbers being the jpg indices of the colour video
+    ``part_A/{Subject}/{Filename}/color/{N}.jpg`` (searched up to three folders below
+    the root, as in the distribution's ``data/part_A_split/part_A``). A video holds
+    several micro-expressions, so one file name repeats within a subject
+    (``_numbered_repeats`` names the clips). Whole frames at 30 fps: faces are
+    cropped. Depth (``depth/``) is not read: no method uses it and its file naming is
+    not in any file we could read."""
+    root = require_root("casme3a")
+    sheet = _find(root, "cas(me)3_part_A_ME_label*.xlsx", "label sheet", depth=2)
+    table = read_sheet(sheet, header=0)
+    emotion = next((c for c in table.columns if str(c).strip().lower() == "emotion"), None)
+    require_columns(table, ["Subject", "Filename", "Onset", "Apex", "Offset", "AU",
+                            emotion or "emotion"], sheet)
+    frames = _find(root, "part_A", "frame folder (part_A/)", depth=3)
+    builder = ClipBuilder("casme3a")
+    table = table.reset_index(drop=True)
+    keys = [(str(s).strip(), str(f).strip()) for s, f in zip(table["Subject"], table["Filename"])]
+    clips = _numbered_repeats(keys)
+    table = _correct(table, CASME3A_ERRATA, builder, sheet,
+                     [f"casme3a/{s}/{c}" for (s, _), c in zip(keys, clips)])
+    for (i, r), (subject, video), clip in zip(table.iterrows(), keys, clips):
+        builder.add(subject=subject, clip=clip, emotion=normalize_emotion(r[emotion]),
+                    aus=_aus(r["AU"]), onset=required_frame(r["Onset"]),
+                    apex=frame_number(r["Apex"]), offset=required_frame(r["Offset"]), fps=30.0,
+                    folder=frames / subject / video / "color", pattern=r"(\d+)\.jpg",
+                    source=sheet, row=int(i) + 2)
+    return FolderDataset("casme3a", builder, root, True, strict, face_crop)
+
+
+@register_dataset("4dme", "4DME micro-expressions from 4DME_Labelling_Micro_release*.xlsx and "
+                          "gray_micro_crop/ or gray_micro/")
+def load_4dme(data_seed: int = 0, strict: bool = False, face_crop: str = "detect") -> FolderDataset:
+    """4DME (Li et al., TAFFC 2022), its 2D grey videos: ``4DME_Labelling_Micro_release
+    v1.xlsx`` with columns sub_ID, fold_name, Emotion, Onset, Apex, Offset, AUs (the
+    one-hot AU columns beside them are not read: ``AUs`` is the source),
+    ``gray_micro_crop/{sub_ID}/{fold_name}/`` (cropped) or ``gray_micro/`` (whole
+    frames, faces cropped) holding one file per frame whose name ends in its frame
+    number (the names are not in any file we could read; jpg, png or bmp accepted).
+    ``(k)``-marked AUs are removed (``facs.without_k_marks``), as MEB does by default;
+    the AU cells of rows 146 and 147 are swapped back (reported). Frame rate: 60 fps
+    is assumed (not in the sheet)."""
+    root = require_root("4dme")
+    sheet = _find(root, "4DME_Labelling_Micro_release*.xlsx", "label sheet", depth=2)
+    table = read_sheet(sheet, header=0)
+    require_columns(table, ["sub_ID", "fold_name", "Emotion", "Onset", "Apex", "Offset", "AUs"],
+                    sheet)
+    frames, crop = _frames_dir(root, "gray_micro_crop", "gray_micro")
+    builder = ClipBuilder("4dme")
+    aus = table["AUs"].copy()
+    first, second = (row - 2 for row in FOURD_SWAPPED_AUS)
+    if second in table.index and aus[first] != aus[second]:
+        aus[first], aus[second] = aus[second], aus[first]
+        for row, index in zip(FOURD_SWAPPED_AUS, (first, second)):
+            builder.problems.append(Problem(
+                CORRECTED, str(sheet), row, f"4dme/{table.at[index, 'sub_ID']}/"
+                f"{table.at[index, 'fold_name']}", f"AUs {table.at[index, 'AUs']!r} -> "
+                f"{aus[index]!r} (rows {FOURD_SWAPPED_AUS[0]} and {FOURD_SWAPPED_AUS[1]} "
+                f"swapped)", skip=False))
+    for (i, r), cell in zip(table.iterrows(), aus):
+        subject, clip = str(r["sub_ID"]).strip(), str(r["fold_name"]).strip()
+        builder.add(subject=subject, clip=clip, emotion=normalize_emotion(r["Emotion"]),
+                    aus=without_k_marks(_aus(cell))[0], onset=required_frame(r["Onset"]),
+                    apex=frame_number(r["Apex"]), offset=required_frame(r["Offset"]), fps=60.0,
+                    folder=frames / subject / clip,
+                    pattern=r"(?i).*?(\d+)\.(?:jpg|jpeg|png|bmp)", source=sheet, row=int(i) + 2)
+    return FolderDataset("4dme", builder, root, crop, strict, face_crop)
 
 
 @register_dataset("megc2019", "MEGC2019 composite: the official 442 rows of smic-hs + casme2 + samm")

@@ -102,6 +102,24 @@ SCHEMES: dict[str, LabelScheme] = {
                     _identity("anger", "contempt", "disgust", "fear", "happiness", "sadness",
                               "surprise"),
                     ("ckplus",), "CK+ seven labelled emotions (neutral dropped)"),
+        LabelScheme("casme3a-7", ("happiness", "disgust", "fear", "anger", "sadness", "surprise",
+                                  "others"),
+                    _identity("happiness", "disgust", "fear", "anger", "sadness", "surprise",
+                              "others"),
+                    ("casme3a",), "CAS(ME)^3-A seven classes (the CAS(ME)^3 paper's 7-class "
+                    "baseline)"),
+        LabelScheme("casme3a-4", ("negative", "positive", "surprise", "others"),
+                    {**_megc2019_mapping(), "others": "others"},
+                    ("casme3a",), "CAS(ME)^3-A four classes: negative (disgust, fear, anger, "
+                    "sadness), positive (happiness), surprise, others (the paper's 4-class "
+                    "baseline)"),
+        LabelScheme("casme3a-3", ("negative", "positive", "surprise"), _megc2019_mapping(),
+                    ("casme3a",), "CAS(ME)^3-A three classes as MEGC2019's; others dropped (the "
+                    "paper's 3-class baseline)"),
+        LabelScheme("4dme-5", ("negative", "positive", "surprise", "repression", "others"),
+                    _identity("negative", "positive", "surprise", "repression", "others"),
+                    ("4dme",), "4DME's five classes (the sheet's emotion columns as MEB lists "
+                    "them; spellings of the Emotion cells not checked against a real copy)"),
         LabelScheme("unlabelled", ("unlabelled",), _identity("unlabelled"), ("folder",),
                     "unlabelled macro-expression videos (folder:PATH), for pre-training"),
     ]
@@ -111,6 +129,7 @@ DEFAULT_SCHEME = {
     "casme2": "casme2-5", "samm": "samm-5", "smic-hs": "smic-3", "smic-vis": "smic-3",
     "smic-nir": "smic-3", "mmew": "mmew-6", "casme": "casme-4", "ckplus": "ckplus-7",
     "megc2019": "megc2019", "casme-sq": "megc2019", "folder": "unlabelled",
+    "casme3a": "casme3a-7", "4dme": "4dme-5",
 }
 
 

@@ -2,7 +2,8 @@
 
 Each twin has its real dataset's subjects and subject x emotion counts
 (``data/subject_class_counts.csv`` for CASME II, SAMM, SMIC-HS and MMEW; the totals of
-datasets.md for CASME and CK+, spread over subjects by a fixed seeded draw), label
+datasets.md for CASME and CK+, and estimated splits of MEB's clip totals for CAS(ME)^3-A
+and 4DME, spread over subjects by a fixed seeded draw), label
 strings, apex availability (none for SMIC) and clip naming. Clips that are in the
 official MEGC2019 list carry its clip ids, so ``synth-megc2019`` selects exactly the
 official 442 rows; the CASME II quirks sub04/EP12_01f (apex missing) and sub05/EP09_05f
@@ -87,6 +88,8 @@ SPECS = {s.name: s for s in [
     TwinSpec("synth-mmew", "mmew", 90, (20, 40, 80)),
     TwinSpec("synth-casme", "casme", 60, (10, 20, 40)),
     TwinSpec("synth-ckplus", "ckplus", 30, (10, 18, 60), kind="macro"),
+    TwinSpec("synth-casme3a", "casme3a", 30, (10, 14, 16)),
+    TwinSpec("synth-4dme", "4dme", 60, (12, 26, 34)),
 ]}
 
 # Totals of datasets.md for the twins without per-subject counts.
@@ -94,6 +97,14 @@ CASME_COUNTS = {"tense": 69, "disgust": 44, "repression": 38, "surprise": 20, "h
                 "sadness": 6, "fear": 2, "contempt": 1}
 CKPLUS_COUNTS = {"anger": 45, "contempt": 18, "disgust": 59, "fear": 25, "happiness": 69,
                  "sadness": 28, "surprise": 83}
+CASME3A_COUNTS = {"disgust": 250, "surprise": 201, "others": 161, "fear": 86, "anger": 64,
+                  "sadness": 57, "happiness": 41}
+"""CAS(ME)^3-A: 860 clips, the total of MEB's cross-dataset table (AU instances / mean
+AUs per clip); the split over emotions and the 100 subjects ``spNO.N`` are estimates
+(the label sheet could not be read offline)."""
+FOURD_COUNTS = {"negative": 99, "others": 74, "surprise": 39, "positive": 34, "repression": 21}
+"""4DME: 267 clips (MEB's table, as above); the split over its five classes and the 41
+subjects ``S01``... are estimates."""
 CDE_DROPPED = {("casme2", "sub04"): ("EP12_01f", "missing-apex"),
                ("casme2", "sub05"): ("EP09_05f", "apex-at-onset")}
 """CASME II clips absent from the official MEGC2019 list, with their annotation quirk."""
@@ -133,6 +144,12 @@ def twin_counts(spec: TwinSpec) -> pd.DataFrame:
     if spec.real == "ckplus":
         return spread_counts(CKPLUS_COUNTS, [f"S{i:03d}" for i in range(5, 5 + 118)],
                              stable_seed("ckplus-counts"), 20.0)
+    if spec.real == "casme3a":
+        return spread_counts(CASME3A_COUNTS, [f"spNO.{i}" for i in range(1, 101)],
+                             stable_seed("casme3a-counts"), 2.0)
+    if spec.real == "4dme":
+        return spread_counts(FOURD_COUNTS, [f"S{i:02d}" for i in range(1, 42)],
+                             stable_seed("4dme-counts"), 2.0)
     return subject_counts(spec.real)
 
 
@@ -149,6 +166,7 @@ class ClipNamer:
                 self.official.setdefault((subject, r.label), []).append(clip)
         self.extra = 0
         self.used_dropped: set[str] = set()
+        self.videos: dict[tuple[str, str], int] = {}
 
     def take(self, subject: str, emotion: str, index: int) -> str:
         label = SCHEMES["megc2019"].mapping.get(emotion)
@@ -160,6 +178,8 @@ class ClipNamer:
             self.used_dropped.add(subject)
             return dropped[0]
         self.extra += 1
+        if self.real == "casme3a":
+            return self._in_video(subject, "abcdefg"[self.extra % 7])
         return {
             "casme2": f"EP{40 + self.extra // 10:02d}_{self.extra % 10:02d}",
             "samm": f"{subject}_9_{self.extra}",
@@ -167,7 +187,14 @@ class ClipNamer:
             "mmew": f"{subject}-{index:02d}-{self.extra:03d}",
             "casme": f"EP{self.extra:02d}_{index}",
             "ckplus": f"{self.extra:03d}",
+            "4dme": f"{subject}_{self.extra:03d}",
         }[self.real]
+
+    def _in_video(self, subject: str, video: str) -> str:
+        """CAS(ME)^3-A style: several clips of one stimulus video share its file name; the
+        second and later are numbered as the loader numbers them (``a``, ``a2``, ...)."""
+        n = self.videos[subject, video] = self.videos.get((subject, video), 0) + 1
+        return video if n == 1 else f"{video}{n}"
 
 
 class SyntheticDataset(Dataset):
