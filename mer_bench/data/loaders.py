@@ -41,10 +41,10 @@ from mer_bench.data.folders import (
     FolderDataset,
     Problem,
     frame_number,
-    required_frame,
     read_sheet,
     require_columns,
     require_root,
+    required_frame,
 )
 from mer_bench.data.registry import CompositeDataset, register_dataset
 from mer_bench.data.samples import normalize_emotion
