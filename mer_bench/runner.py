@@ -608,9 +608,8 @@ class TaskWorker:
             sync(self.device)
             fit_seconds = time.perf_counter() - start
             diagnostics = {**method.diagnostics(),
-                           "fitted model": {"train_accuracy": self._train_accuracy(method, train_ids,
-                                                                                precision),
-                                            "majority_rate": self._majority_rate(train_ids)}}
+                           "fitted model": {**self._training_fit(method, train_ids, precision),
+                                            **self._majority_rates(train_ids)}}
             records, episodes, speed = [], [], {}
             for k, fold in enumerate(task.folds):
                 index = [position[s] for s in fold.test_ids]
@@ -651,24 +650,30 @@ class TaskWorker:
         return {"throughput": ladder, "throughput_note": note, "flops_per_sample": flops,
                 "flops_note": how}
 
-    def _train_accuracy(self, method: Method, train_ids: tuple[str, ...], precision) -> float:
-        """Accuracy of the fitted method on its own training clips, asked as a sealed
-        test set (no labels shown) under the run's inference ``precision``: a method
-        that cannot fit its training data is visible in every result."""
+    def _training_fit(self, method: Method, train_ids: tuple[str, ...], precision) -> dict:
+        """Accuracy and UAR of the fitted method on its own training clips, asked as a
+        sealed test set (no labels shown) under the run's inference ``precision``: a
+        method that cannot fit its training data is visible in every result."""
         index = [self.positions[s] for s in train_ids]
         train, order = SampleSet.sealed(self.columns, index, self.features, self.classes,
                                         np.random.default_rng(0))
         with precision:
             prediction = method.predict(train)
         _check_prediction(method, prediction, len(train), len(self.classes))
-        labels = unshuffle(prediction.labels, order)
-        return float(np.mean(labels == np.asarray(self.truth["label"])[index]))
+        predicted = unshuffle(prediction.labels, order)
+        truth = np.asarray(self.truth["label"])[index]
+        recalls = [np.mean(predicted[truth == c] == c) for c in np.unique(truth)]
+        return {"train_accuracy": float(np.mean(predicted == truth)),
+                "train_uar": float(np.mean(recalls))}
 
-    def _majority_rate(self, train_ids: tuple[str, ...]) -> float:
-        """Share of the most frequent class among the training clips: the training
-        accuracy of always answering it (``report.learning``)."""
+    def _majority_rates(self, train_ids: tuple[str, ...]) -> dict:
+        """What always answering the most frequent training class scores on the training
+        clips: its accuracy (``majority_rate``, that class's share) and its UAR
+        (``chance_uar``, 1 / the number of classes present) (``report.learning``)."""
         labels = np.asarray(self.truth["label"])[[self.positions[s] for s in train_ids]]
-        return float(np.bincount(labels).max() / len(labels))
+        counts = np.bincount(labels)
+        return {"majority_rate": float(counts.max() / len(labels)),
+                "chance_uar": float(1 / np.count_nonzero(counts))}
 
     @cached_property
     def positions(self) -> dict[str, int]:

@@ -35,6 +35,15 @@ def test_no_learning_is_accuracy_at_the_majority_rate_or_a_loss_that_does_not_fa
     assert no_learning(untrained) is None  # an SVM or majority: no stage to judge
 
 
+def test_a_balanced_learner_below_the_majority_rate_shows_learning_by_its_training_uar():
+    balanced = trained(0.35)
+    balanced["diagnostics"]["summary"]["fitted model"].update(train_uar=0.6, chance_uar=1 / 3)
+    assert no_learning(balanced) is None
+    balanced["diagnostics"]["summary"]["fitted model"]["train_uar"] = 1 / 3
+    assert no_learning(balanced) == ("training accuracy 0.350 <= majority-class rate 0.400, "
+                                     "training UAR 0.333 <= chance 0.333")
+
+
 def test_older_results_take_the_majority_rate_from_their_clips():
     older = {"protocol": {"name": "loso"}, "diagnostics": {"summary": {}},
              "predictions": [{"y_true": c} for c in (0, 0, 0, 1)]}
@@ -64,7 +73,7 @@ def test_a_row_without_learning_is_marked_and_never_best(two_rows):
     out, items = two_rows
     (top_path, top), (other_path, other) = items
     flat = json.loads(json.dumps(top))
-    flat["diagnostics"]["summary"]["fitted model"]["train_accuracy"] = 0.0
+    flat["diagnostics"]["summary"]["fitted model"].update(train_accuracy=0.0, train_uar=0.0)
     rows = [(top_path, flat), (other_path, other)]
     assert table_best(rows) is other
     assert f"*({NO_LEARNING})*" in row(top_path, flat, out)[0]

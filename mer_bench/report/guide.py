@@ -62,8 +62,9 @@ LEGEND = (
     "are marked `†` and not ranked with them; — : measured before the throughput ladder.",
     "*stale*: the code that made the row is not the code that builds this page; `mer-bench "
     "reproduce RESULT.json` says whether its predictions still come out the same.",
-    "*no learning shown*: the training accuracy stayed at the majority-class rate or the main "
-    "training loss did not fall; such a row is never *best*. *pre-training not effective at "
+    "*no learning shown*: the training accuracy stayed at the majority-class rate (and, where "
+    "recorded, the training UAR at chance) or the main training loss did not fall; such a row "
+    "is never *best*. *pre-training not effective at "
     "this budget*: the pre-trained model was not 5 % better than its controls.",
     "*(reported)*: a paper's own number, in its own metric, not verified here.",
 )

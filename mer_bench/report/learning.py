@@ -6,7 +6,12 @@ its own training clips, asked like a test set. A row shows **no learning** when 
 
 - its training accuracy (median over folds) is at or below the majority-class rate of
   its training clips (``majority_rate``), what always answering that class would
-  score; or
+  score, and so is its training UAR (``train_uar``) against that answer's UAR
+  (``chance_uar``, 1 / classes present) where the run recorded them: a method trained
+  on class-balanced episodes or with a balanced loss trades plain accuracy on an
+  imbalanced training set for the rare classes (LightmanNet on the composite: training
+  accuracy 0.550 against a majority rate 0.565, training UAR well above chance, test
+  UF1 0.495 against majority's 0.241); or
 - its main training stage (the one with the most steps) ends with a loss no lower than
   it started.
 
@@ -43,10 +48,14 @@ def no_learning(result: dict) -> str | None:
     if not stages:
         return None
     reasons = []
-    accuracy = (summary.get("fitted model") or {}).get("train_accuracy")
-    majority = majority_rate(result)
-    if accuracy is not None and majority is not None and accuracy <= majority:
-        reasons.append(f"training accuracy {accuracy:.3f} <= majority-class rate {majority:.3f}")
+    fitted = summary.get("fitted model") or {}
+    accuracy, majority = fitted.get("train_accuracy"), majority_rate(result)
+    uar, chance = fitted.get("train_uar"), fitted.get("chance_uar")
+    balanced = uar is not None and chance is not None and uar > chance
+    if accuracy is not None and majority is not None and accuracy <= majority and not balanced:
+        reasons.append(f"training accuracy {accuracy:.3f} <= majority-class rate {majority:.3f}"
+                       + ("" if uar is None or chance is None
+                          else f", training UAR {uar:.3f} <= chance {chance:.3f}"))
     name, main = max(stages.items(), key=lambda item: item[1]["steps"])
     start, end = main.get("loss_start"), main.get("loss_end")
     if main["steps"] >= 2 and start is not None and end is not None and end >= start:
