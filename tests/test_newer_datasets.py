@@ -91,3 +91,31 @@ def test_au_cells_become_vectors_over_the_cd6me_set(cell, aus):
 def test_k_marks_are_removed_with_their_au():
     assert without_k_marks("AU1+AU2(k)+AU4") == ("AU1+AU4", ["AU2"])
     assert without_k_marks("L4 (k)") == ("", ["L4"])
+
+
+def test_a_sheet_without_an_emotion_column_names_the_file_and_column(tmp_path, monkeypatch):
+    import openpyxl
+
+    from mer_bench.errors import MerBenchError
+    root = tmp_path / "casme3"
+    (root / "part_A").mkdir(parents=True)
+    book = openpyxl.Workbook()
+    book.active.append(["Subject", "Filename", "Onset", "Apex", "Offset", "AU"])
+    book.active.append(["spNO.1", "a", 1, 2, 3, "4"])
+    book.save(root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx")
+    with pytest.raises(MerBenchError, match=r"JpgIndex_v2\.xlsx: missing columns \['emotion'\]"):
+        _load(tmp_path, monkeypatch, "casme3a")
+
+
+def test_an_unknown_4dme_label_is_a_problem_naming_the_row(newer_root, tmp_path, monkeypatch):
+    import shutil
+
+    import openpyxl
+    root = tmp_path / "4dme"
+    shutil.copytree(newer_root / "4dme", root)
+    sheet = root / "4DME_Labelling_Micro_release v1.xlsx"
+    book = openpyxl.load_workbook(sheet)
+    book.active["C5"] = "Contemptuous"
+    book.save(sheet)
+    [problem] = [p for p in _load(tmp_path, monkeypatch, "4dme").problems if p.skip]
+    assert problem.kind == "unknown label" and problem.row == 5 and "contemptuous" in problem.detail
