@@ -53,6 +53,7 @@ from mer_bench.protocols import Fold, Protocol, get_protocol
 from mer_bench import portable
 from mer_bench.partial import accepted, load_partial
 from mer_bench.protocols.base import fold_table
+from mer_bench.report.metrics import confusion, headline_from_confusion
 from mer_bench.report.schema import MAX_SEEDS, NAME
 from mer_bench.provenance import code_identity
 from mer_bench.report.results import RESULT_SCHEMA, environment, write_json, write_result
@@ -660,11 +661,10 @@ class TaskWorker:
         with precision:
             prediction = method.predict(train)
         _check_prediction(method, prediction, len(train), len(self.classes))
-        predicted = unshuffle(prediction.labels, order)
         truth = np.asarray(self.truth["label"])[index]
-        recalls = [np.mean(predicted[truth == c] == c) for c in np.unique(truth)]
-        return {"train_accuracy": float(np.mean(predicted == truth)),
-                "train_uar": float(np.mean(recalls))}
+        head = headline_from_confusion(confusion(truth, unshuffle(prediction.labels, order),
+                                                 len(self.classes)))
+        return {"train_accuracy": float(head["accuracy"]), "train_uar": float(head["uar"])}
 
     def _majority_rates(self, train_ids: tuple[str, ...]) -> dict:
         """What always answering the most frequent training class scores on the training
