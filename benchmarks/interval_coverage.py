@@ -2,7 +2,8 @@
 
     python benchmarks/interval_coverage.py [--reps 400] [--fewshot-reps 100] [--draws 2000]
                                            [--fewshot-draws 1000] [--holdout-reps 200]
-                                           [--only pooled|fewshot|holdout|few-subjects]
+                                           [--au-reps 200]
+                                           [--only pooled|fewshot|holdout|few-subjects|au]
 
 Simulates per-subject predictions shaped like the real datasets — the subjects and
 per-subject class counts of the casme2-5, smic-3, samm-5 twins and of the 68-subject
@@ -38,6 +39,16 @@ the t-interval over repeats it replaced.
 Few subjects: pooled shapes of 2-8 subjects (the first subjects of casme2-5), to find
 where the bootstrap-t stops keeping its promise (``intervals.MIN_CLUSTERS``).
 
+AU task (``au-lodo`` on the six CD6ME twins, ``au-loso`` on the SAMM and CASME II twins):
+each replicate draws, within each source dataset, as many subjects as it has, with
+replacement, keeping each drawn subject's clips and their AU vectors (the twins'); a
+present AU k is detected with probability sigmoid(1.0 - 0.1 k + u_s), an absent one is
+falsely detected with probability sigmoid(-2.0 - u_s) (u_s ~ N(0, 1): some people are
+read better than others, in both directions). The statistic is the leaderboard's (mean
+over datasets of the mean over AUs of F1, and MEB's two-class F1); the truth is that
+statistic of the expected counts over the subject population (Gauss-Hermite over u).
+Method: the subject bootstrap-t of ``mer_bench.report.au_metrics`` (``AUWeightedMetric``).
+
 Prints, per shape, method and metric: coverage, its Monte Carlo standard error, the share
 of misses below the truth, and the mean width.
 """
@@ -56,6 +67,7 @@ from mer_bench.data.schemes import get_scheme
 from mer_bench.nn.episodes import eligible_classes, sample_episode
 from mer_bench.protocols.holdout import Holdout
 from mer_bench.report.intervals import WeightedMetric, draw_weights, studentize, unit_cells
+from mer_bench.report.au_metrics import AU_HEADLINE, AUWeightedMetric
 from mer_bench.report.metrics import HEADLINE, headline_from_confusion
 
 POOLED_SHAPES = [("synth-smic", "smic-3"), ("synth-casme2", "casme2-5"),
@@ -257,11 +269,77 @@ def run_few_subjects(n_subjects: int, reps: int, n_boot: int, rng) -> list[dict]
     return summarize(f"casme2-5 pooled, {n_subjects} subjects", truth, outcomes)
 
 
-def summarize(shape: str, truth: dict, outcomes: list[dict]) -> list[dict]:
+AU_SHAPES = [("synth-cd6me", "au-lodo"), ("synth-samm", "au-loso"), ("synth-casme2", "au-loso")]
+
+
+def au_design(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dataset index per subject, subject index per clip, uint8 (n, 12) AU targets)."""
+    from mer_bench.data.facs import mask_matrix
+    chosen = get_scheme(None, dataset, "au")
+    table = chosen.apply(load_dataset(dataset).samples)
+    names, subjects = np.unique(table["subject"], return_inverse=True)
+    _, data_of_clip = np.unique(table["dataset"], return_inverse=True)
+    data_of_subject = np.zeros(len(names), np.int64)
+    data_of_subject[subjects] = data_of_clip
+    return data_of_subject, subjects, mask_matrix(table["label"].to_numpy(), len(chosen.classes))
+
+
+AU_HIT = 1.0
+AU_FALSE = -2.0
+
+
+def au_probabilities(n_aus: int, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P(detected | present), P(detected | absent)), each (..., A), for subject effects u."""
+    hit = 1 / (1 + np.exp(-(AU_HIT - 0.1 * np.arange(n_aus) + u[..., None])))
+    false = 1 / (1 + np.exp(-(AU_FALSE - u[..., None]) * np.ones(n_aus)))
+    return hit, false
+
+
+def au_truth(data_of_subject, subjects, targets) -> dict:
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    hit, false = (np.einsum("k,ka->a", weights / weights.sum(), p)
+                  for p in au_probabilities(targets.shape[1], nodes))
+    n_data = data_of_subject.max() + 1
+    present = np.zeros((n_data, targets.shape[1]))
+    total = np.zeros(n_data)
+    np.add.at(present, data_of_subject[subjects], targets)
+    np.add.at(total, data_of_subject[subjects], 1)
+    absent = total[:, None] - present
+    tp, fn = present * hit, present * (1 - hit)
+    fp, tn = absent * false, absent * (1 - false)
+    expected = np.stack([tp, fp, fn, tn], -1)[None]
+    return {k: float(v[0]) for k, v in AUWeightedMetric.headline(expected).items()}
+
+
+def au_replicate(data_of_subject, subjects, targets, rng, n_boot) -> dict:
+    n_data, n_aus = data_of_subject.max() + 1, targets.shape[1]
+    clips_of = [np.flatnonzero(subjects == s) for s in range(len(data_of_subject))]
+    drawn = np.concatenate([rng.choice(np.flatnonzero(data_of_subject == d),
+                                       (data_of_subject == d).sum()) for d in range(n_data)])
+    cells = np.zeros((n_data, len(drawn), n_aus, 4))
+    hit, false = au_probabilities(n_aus, rng.normal(0, 1, len(drawn)))
+    for g, s in enumerate(drawn):
+        truth = targets[clips_of[s]].astype(bool)
+        guess = np.where(truth, rng.random(truth.shape) < hit[g], rng.random(truth.shape) < false[g])
+        counts = np.stack([truth & guess, ~truth & guess, truth & ~guess, ~truth & ~guess], -1)
+        cells[data_of_subject[s], g] = counts.sum(0)
+    chosen = studentize(AUWeightedMetric(cells), n_boot, int(rng.integers(2 ** 31)))
+    return {"bootstrap-t (leaderboard)": {k: chosen[k].interval() for k in AU_HEADLINE}}
+
+
+def run_au(dataset: str, protocol: str, reps: int, n_boot: int, rng) -> list[dict]:
+    design = au_design(dataset)
+    truth = au_truth(*design)
+    outcomes = [au_replicate(*design, rng, n_boot) for _ in range(reps)]
+    return summarize(f"{protocol} {dataset} ({len(design[0])} subjects)", truth, outcomes,
+                     AU_HEADLINE)
+
+
+def summarize(shape: str, truth: dict, outcomes: list[dict], metrics=HEADLINE) -> list[dict]:
     """One row per (method, metric): coverage, MC SE, share of misses below, width."""
     rows = []
     for method in outcomes[0]:
-        for k in HEADLINE:
+        for k in metrics:
             bounds = np.array([o[method][k] for o in outcomes], np.float64)
             hit = (bounds[:, 0] <= truth[k]) & (truth[k] <= bounds[:, 1])
             coverage = float(hit.mean())
@@ -295,7 +373,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--holdout-reps", type=int, default=200,
                         help="replicates per holdout shape")
-    parser.add_argument("--only", choices=["pooled", "fewshot", "holdout", "few-subjects"])
+    parser.add_argument("--au-reps", type=int, default=200, help="replicates per AU shape")
+    parser.add_argument("--only", choices=["pooled", "fewshot", "holdout", "few-subjects", "au"])
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
@@ -309,6 +388,9 @@ def main() -> None:
     if args.only in (None, "few-subjects"):
         for n_subjects in (2, 3, 4, 5, 6, 8):
             rows += run_few_subjects(n_subjects, args.reps, args.draws, rng)
+    if args.only in (None, "au"):
+        for dataset, protocol in AU_SHAPES:
+            rows += run_au(dataset, protocol, args.au_reps, args.draws, rng)
     if args.only in (None, "fewshot"):
         for dataset, scheme, n_way in FEWSHOT_SHAPES:
             rows += run_fewshot(dataset, scheme, n_way, args.fewshot_reps, args.fewshot_draws,

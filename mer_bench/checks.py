@@ -4,7 +4,9 @@ On a tiny slice of ``synth-casme2`` (6 subjects; 4 train, 2 test; the ``smoke`` 
 features computed in memory; ``synth-ckplus`` as the auxiliary macro set) the checks are:
 config presets, declared inputs, fit + predict shapes and ranges, no read of the test
 labels, few-shot support contract (predictions among the support's classes), and
-determinism (two fresh fits with the same seed predict the same).
+determinism (two fresh fits with the same seed predict the same). An adapter that
+declares the AU task is also fitted on the same clips' ``au12`` targets and must answer
+AU masks that agree with its scores, without reading the test targets.
 """
 
 from __future__ import annotations
@@ -37,14 +39,16 @@ def resolve(name_or_path: str) -> list[type[Method]]:
     return [get_method_class(name_or_path)]
 
 
-def tiny_data(specs: tuple[FeatureSpec, ...], stand_in: bool = False
+def tiny_data(specs: tuple[FeatureSpec, ...], stand_in: bool = False, scheme: str = "casme2-5"
               ) -> tuple[SampleSet, SampleSet, SampleSet]:
     """(train, test, support) from 6 synth-casme2 subjects; the test set sealed as in a
     run (shuffled, opaque ids, labels and annotations hidden). ``stand_in``: features
     are uniform random arrays of each spec's declared shape instead of computed ones
-    (``mer_bench.bench`` where an operator is missing)."""
+    (``mer_bench.bench`` where an operator is missing). ``scheme="au12"``: the AU task's
+    sets (the support set then has no meaning and is the training set's first rows)."""
     dataset = load_dataset("synth-casme2")
-    rows = get_scheme("casme2-5", dataset.name).apply(dataset.samples)
+    chosen = get_scheme(scheme, dataset.name)
+    rows = chosen.apply(dataset.samples)
     subjects = sorted(rows["subject"].unique())[:6]
     rows = rows[rows["subject"].isin(subjects)].reset_index(drop=True)
     if stand_in:
@@ -52,7 +56,7 @@ def tiny_data(specs: tuple[FeatureSpec, ...], stand_in: bool = False
         feats = tuple(rng.random((len(rows), *spec.shape), dtype=np.float32) for spec in specs)
     else:
         feats = FeatureCache(None).materialize_all(dataset, rows, specs, progress=False)
-    classes = get_scheme("casme2-5", dataset.name).classes
+    classes, task = chosen.classes, chosen.task
     is_test = rows["subject"].isin(subjects[4:]).to_numpy()
     train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     support_idx = train_idx[np.isin(rows["label"].to_numpy()[train_idx], [0, 1, 4])]
@@ -60,9 +64,9 @@ def tiny_data(specs: tuple[FeatureSpec, ...], stand_in: bool = False
     table = SampleColumns(rows)
 
     def pick(idx: np.ndarray) -> SampleSet:
-        return SampleSet.gather(table, idx, feats, classes, False)
+        return SampleSet.gather(table, idx, feats, classes, False, task)
 
-    test, _ = SampleSet.sealed(table, test_idx, feats, classes, np.random.default_rng(0))
+    test, _ = SampleSet.sealed(table, test_idx, feats, classes, np.random.default_rng(0), task)
     return pick(train_idx), test, pick(support_idx)
 
 
@@ -139,5 +143,21 @@ def check_method(cls: type[Method]) -> list[Check]:
 
     record("deterministic under a seed", determinism)
     record("parameter count", lambda: int(method.parameter_count()))
+    if "au" in cls.tasks:
+        record("AU task: masks agree with scores, targets never read",
+               lambda: _au_contract(cls(configs["smoke"])))
     return checks
+
+
+def _au_contract(method: Method) -> None:
+    """Fit ``method`` on the tiny slice's AU targets; its prediction must be AU masks
+    that agree with its scores, and the sealed test targets must stay unread."""
+    train, test, _ = tiny_data(method.input_specs, scheme="au12")
+    method.fit(train, RunContext(device="cpu", seed=0, preset="smoke",
+                                 train_ids=frozenset(train.rows["sample_id"])))
+    prediction = method.predict(test)
+    assert isinstance(prediction, Prediction), "predict returned no Prediction"
+    problem = prediction.problem(len(test), test.n_classes, task="au")
+    assert problem is None, problem
+    assert not test.label_reads, f"read the test set's {test.label_reads}"
 

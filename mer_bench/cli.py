@@ -101,8 +101,15 @@ def cmd_run(args) -> int:
     if mine and not args.quiet:
         m = mine[0][1]["metrics"]
         synthetic = " (synthetic data)" if mine[0][1]["synthetic"] else ""
-        print(f"UF1 {interval_label(m, 'uf1')}  UAR {interval_label(m, 'uar')}  "
-              f"accuracy {m['accuracy']:.3f}{synthetic}")
+        if "au_f1" in m:
+            print(f"mean AU F1 {interval_label(m, 'au_f1')}  MEB F1 (two-class) "
+                  f"{interval_label(m, 'au_f1_meb')}{synthetic}")
+            print("F1 per AU: " + ", ".join(f"{au} {v['f1']:.3f}" for au, v in m["per_au"].items()))
+            print("per held-out dataset: " + ", ".join(
+                f"{name} {v['au_f1']:.3f}" for name, v in m["per_dataset"].items()))
+        else:
+            print(f"UF1 {interval_label(m, 'uf1')}  UAR {interval_label(m, 'uar')}  "
+                  f"accuracy {m['accuracy']:.3f}{synthetic}")
         print(f"leaderboard row in {board}:")
         print("| " + " | ".join(map(str, row(*mine[0], board.parent))) + " |")
     return 0
@@ -204,16 +211,20 @@ def cmd_list(args) -> int:
         for name, cls in PROTOCOLS.items():
             params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls))
             summary = (cls.__doc__ or "").strip().splitlines()[0]
-            print(f"  {name:10s} {summary}" + (f" [{params}]" if params else ""))
+            print(f"  {name:10s} [{cls.task}] {summary}" + (f" [{params}]" if params else ""))
     if what in (None, "methods"):
-        print("methods:")
+        print("methods (tasks: emotion classes, au detection; emotion-only adapters cannot run "
+              "au-lodo / au-loso):")
         for name in method_names():
-            doc = sys.modules[get_method_class(name).__module__].__doc__ or ""
-            print(f"  {name:12s} {doc.strip().splitlines()[0] if doc.strip() else ''}")
+            cls = get_method_class(name)
+            doc = sys.modules[cls.__module__].__doc__ or ""
+            print(f"  {name:12s} [{', '.join(cls.tasks)}] "
+                  f"{doc.strip().splitlines()[0] if doc.strip() else ''}")
     if what in (None, "schemes"):
         print("label schemes:")
         for s in SCHEMES.values():
-            print(f"  {s.name:10s} {', '.join(s.classes)}  (datasets: {', '.join(s.datasets)}; "
+            print(f"  {s.name:10s} [{s.task}] {', '.join(s.classes)}  "
+                  f"(datasets: {', '.join(s.datasets)}; "
                   f"{s.description})")
     return 0
 
@@ -240,6 +251,10 @@ def cmd_plot(args) -> int:
     output = Path(args.output) if args.output else Path(args.result).with_suffix(".confusion.png")
     if output.suffix.lower() != ".png" or output.is_dir():
         raise MerBenchError(f"--output {args.output}: name a .png file (the figure is a PNG)")
+    if result["label_scheme"].get("task") == "au":
+        raise MerBenchError(f"{args.result}: an AU result has no confusion matrix (twelve "
+                            f"binary decisions per clip); its per-AU F1 is in metrics.per_au "
+                            f"and on its page of the site")
     print(confusion_plot(result, output))
     curves = diagnostics_plot(result, output.with_name(output.name.replace(".confusion", "")
                                                        .replace(".png", ".learning.png")))

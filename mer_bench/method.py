@@ -12,6 +12,9 @@ registered method):
   optional scores (n_test, n_classes), larger = more likely.
 - With a ``support`` set (few-shot episodes), predictions are among the support's classes.
 - Same config and seed -> same predictions.
+- ``tasks`` says what it predicts: ``emotion`` (every adapter) and/or ``au`` (AU
+  detection: ``train.au_targets`` is (n, A) 0/1; ``predict`` answers ``au_prediction``
+  of (n, A) scores, an AU present where its score is > 0).
 """
 
 from __future__ import annotations
@@ -225,23 +228,26 @@ def _type_name(hint: Any) -> str:
 
 @dataclass
 class Prediction:
-    """``labels``: int64 (n,) class indices into the scheme's classes; ``scores``:
-    float (n, n_classes) or None."""
+    """``labels``: int64 (n,) class indices into the scheme's classes (AU task: bit masks,
+    bit k = AU k); ``scores``: float (n, n_classes) or None."""
 
     labels: np.ndarray
     scores: np.ndarray | None = None
 
-    def problem(self, n: int, n_classes: int, allowed: np.ndarray | None = None) -> str | None:
+    def problem(self, n: int, n_classes: int, allowed: np.ndarray | None = None,
+                task: str = "emotion") -> str | None:
         """What breaks the prediction contract for ``n`` test clips (None: nothing):
         labels int (n,) in 0..n_classes-1; scores, when given, (n, n_classes) with no NaN
         or +inf (-inf marks a class the method does not score), and each label the
         argmax of its row over the classes it could be given (``allowed``: a few-shot
-        support's classes; None: all)."""
+        support's classes; None: all). AU task: labels are masks in 0..2^n_classes-1
+        and, with scores, bit k is set exactly where score k is > 0."""
         labels = np.asarray(self.labels)
         if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
             return f"labels of shape {labels.shape} dtype {labels.dtype}; expected ({n},) integers"
-        if n and (labels.min() < 0 or labels.max() >= n_classes):
-            return f"class indices outside 0..{n_classes - 1}"
+        codes = 2 ** n_classes if task == "au" else n_classes
+        if n and (labels.min() < 0 or labels.max() >= codes):
+            return f"{'AU masks' if task == 'au' else 'class indices'} outside 0..{codes - 1}"
         if self.scores is None:
             return None
         scores = np.asarray(self.scores, dtype=np.float64)
@@ -249,6 +255,10 @@ class Prediction:
             return f"scores of shape {scores.shape}; expected ({n}, {n_classes})"
         if np.isnan(scores).any() or np.isposinf(scores).any():
             return "NaN or +inf scores (only -inf may mark a class that is not scored)"
+        if task == "au":
+            wrong = np.flatnonzero(au_prediction(scores).labels != labels.astype(np.int64))
+            return (f"{len(wrong)} AU masks are not their scores > 0 (first: row {wrong[0]})"
+                    if len(wrong) else None)
         columns = np.arange(n_classes) if allowed is None else np.asarray(allowed)
         best = scores[:, columns].max(1) if n else scores[:, :0].sum(1)
         wrong = np.flatnonzero(scores[np.arange(n), labels] < best)
@@ -258,12 +268,27 @@ class Prediction:
         return None
 
 
+def au_prediction(scores: np.ndarray) -> Prediction:
+    """The AU task's ``Prediction`` of float (n, A) scores: AU k present where score k is
+    > 0 (labels: int64 bit masks; ``mer_bench.data.facs.matrix_masks``)."""
+    from mer_bench.data.facs import matrix_masks
+    scores = np.asarray(scores)
+    return Prediction(matrix_masks(scores > 0), scores)
+
+
+TASKS = ("emotion", "au")
+"""What a method may predict: emotion classes, or action units (multi-label)."""
+
+
 class Method(ABC):
     """Base of every adapter. Subclasses set ``Config`` and implement the three members
     below; ``name`` is set by ``@register_method``."""
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[MethodConfig]] = MethodConfig
+    tasks: ClassVar[tuple[str, ...]] = ("emotion",)
+    """The tasks of ``TASKS`` it predicts; the runner refuses a protocol of another task
+    (``mer-bench list`` shows them)."""
     uses_auxiliary: ClassVar[bool] = False
     """True for a method that reads ``ctx.auxiliary("macro")``: the runner checks the
     macro source (``context.macro_source``) and records it in the run identity and the
@@ -404,6 +429,9 @@ def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
         if not (isinstance(cls.Config, type) and issubclass(cls.Config, MethodConfig)):
             raise MerBenchError(f"method {name!r}: Config {cls.Config!r} is not a subclass of "
                                 f"MethodConfig")
+        if not cls.tasks or set(cls.tasks) - set(TASKS):
+            raise MerBenchError(f"method {name!r}: tasks {cls.tasks!r}; each must be one of "
+                                f"{', '.join(TASKS)}")
         if name in _METHODS and _METHODS[name] is not cls:
             raise MerBenchError(f"method name {name!r} is already registered by "
                                 f"{_METHODS[name].__module__}")

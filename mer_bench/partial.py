@@ -25,7 +25,7 @@ import pandas as pd
 
 from mer_bench.errors import MerBenchError
 from mer_bench.report.results import read_regular
-from mer_bench.report.schema import is_int, is_number, score_problem
+from mer_bench.report.schema import au_score_problem, is_int, is_number, score_problem
 
 MAX_FOLD_BYTES = 256 * 2**20
 """Largest fold file read back."""
@@ -63,9 +63,11 @@ def load_partial(partial_dir: Path, run_hash: str, resume: bool, fresh: bool
 
 
 def accepted(done: dict[str, tuple[Path, dict]], tasks: list, samples: pd.DataFrame,
-             n_classes: int) -> dict[str, dict]:
+             n_classes: int, n_aus: int = 0) -> dict[str, dict]:
     """Task key -> output, of the records of ``done`` that are a valid output of their
-    task (module docstring); the others are set aside with a warning and computed again."""
+    task (module docstring); the others are set aside with a warning and computed again.
+    ``n_classes``: how many label values a record may hold (AU task: 2^A); ``n_aus``: A
+    for the AU task (its scores are checked as AU scores), else 0."""
     if not done:
         return {}
     by_key = {t.key: t for t in tasks}
@@ -74,7 +76,7 @@ def accepted(done: dict[str, tuple[Path, dict]], tasks: list, samples: pd.DataFr
     for key, (path, record) in done.items():
         task = by_key.get(key)
         problem = ("no task of this run has this key" if task is None else
-                   _record_problem(record, task, truth, n_classes))
+                   _record_problem(record, task, truth, n_classes, n_aus))
         if problem:
             _set_aside(path, problem)
         else:
@@ -86,7 +88,7 @@ def _set_aside(path: Path, reason: str) -> None:
     warnings.warn(f"{path}: {reason}; the fold is computed again")
 
 
-def _record_problem(record: dict, task, truth: dict, n_classes: int) -> str:
+def _record_problem(record: dict, task, truth: dict, n_classes: int, n_aus: int) -> str:
     predictions, timing = record.get("predictions"), record.get("timing")
     if not isinstance(predictions, list) or not isinstance(timing, dict) \
             or not isinstance(record.get("episodes", []), list) \
@@ -103,19 +105,21 @@ def _record_problem(record: dict, task, truth: dict, n_classes: int) -> str:
     if stored != expected:
         return "its predictions do not test this fold's clips"
     for p in predictions:
-        problem = _prediction_problem(p, task.seed, truth, n_classes)
+        problem = _prediction_problem(p, task.seed, truth, n_classes, n_aus)
         if problem:
             return f"prediction of {p['sample_id']}: {problem}"
     return ""
 
 
-def _prediction_problem(p: dict, seed: int, truth: dict, n_classes: int) -> str:
+def _prediction_problem(p: dict, seed: int, truth: dict, n_classes: int, n_aus: int) -> str:
     clip = truth.get(p["sample_id"])
     if clip is None or p.get("seed") != seed or p.get("y_true") != clip["label"] \
             or p.get("subject") != clip["subject"] or p.get("dataset") != clip["dataset"]:
         return "seed, y_true, subject or dataset is not this run's"
     if not (is_int(p.get("y_pred")) and 0 <= p["y_pred"] < n_classes):
         return "y_pred is not a class index"
+    if p.get("scores") is not None and n_aus:
+        return au_score_problem(p["scores"], p["y_pred"], n_aus)
     if p.get("scores") is not None:
         return score_problem(p["scores"], p["y_pred"], n_classes, None)
     return ""

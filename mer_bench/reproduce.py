@@ -36,8 +36,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from mer_bench.errors import MerBenchError
+from mer_bench.report.schema import HEADLINES, result_task
 
-METRICS = ("accuracy", "uf1", "uar")
+INTERVAL_METRICS = ("uf1", "uar", "au_f1", "au_f1_meb")
+"""The metrics with a recorded interval that a statistical promise is checked against
+(those of the result's task)."""
 PROMISES = {"identical": "identical (portable mode)",
             "tolerance": "identical classes, scores within 0.01; else statistical",
             "statistical": "statistical (a GPU row)"}
@@ -88,7 +91,7 @@ class Reproduction:
         """The re-run's UF1 and UAR inside the recorded 95 % intervals."""
         return all(self.recorded_ci.get(k) is not None
                    and self.recorded_ci[k][0] <= self.metrics[k][1] <= self.recorded_ci[k][1]
-                   for k in ("uf1", "uar"))
+                   for k in self.metrics if k in INTERVAL_METRICS)
 
     @property
     def kept(self) -> bool:
@@ -106,7 +109,7 @@ class Reproduction:
                 and self.promise != "identical":
             moved = ", ".join(f"{k} {a:.4f} -> {b:.4f} (recorded interval "
                               f"[{self.recorded_ci[k][0]:.4f}, {self.recorded_ci[k][1]:.4f}])"
-                              for k, (a, b) in self.metrics.items() if k in ("uf1", "uar"))
+                              for k, (a, b) in self.metrics.items() if k in INTERVAL_METRICS)
             return (f"statistically consistent: {self.different} of {self.units} predicted "
                     f"classes differ; {moved}")
         if self.identical and (change or 0.0) <= STRICT_TOLERANCE:
@@ -200,7 +203,8 @@ def compare_predictions(recorded: dict, fresh: dict, path: Path) -> Reproduction
                           for a, b in zip(p["scores"], q["scores"])), default=0.0)
             score_change = max(score_change or 0.0, change)
     different += len(set(new) - set(old))
-    metrics = {k: (float(recorded["metrics"][k]), float(fresh["metrics"][k])) for k in METRICS}
+    metrics = {k: (float(recorded["metrics"][k]), float(fresh["metrics"][k]))
+               for k in HEADLINES[result_task(recorded)]}
     return Reproduction(len(old), different, score_change, metrics, path)
 
 
@@ -222,7 +226,7 @@ def reproduce(result_path: Path, out_dir: Path | None = None, jobs: int = 1,
         path = run(run_options(recorded, folder, jobs, cache_dir, progress, adapter))
         outcome = compare_predictions(recorded, load_result(path), path)
         outcome.strict, outcome.promise = strict, row_promise(recorded)
-        outcome.recorded_ci = {k: recorded["metrics"].get("ci", {}).get(k) for k in METRICS}
+        outcome.recorded_ci = {k: recorded["metrics"].get("ci", {}).get(k) for k in outcome.metrics}
         return outcome
 
 

@@ -53,6 +53,7 @@ from mer_bench.protocols import Fold, Protocol, get_protocol
 from mer_bench import portable
 from mer_bench.partial import accepted, load_partial
 from mer_bench.protocols.base import fold_table
+from mer_bench.report.au_metrics import au_macro_f1
 from mer_bench.report.metrics import confusion, headline_from_confusion
 from mer_bench.report.schema import MAX_SEEDS, NAME
 from mer_bench.provenance import code_identity
@@ -267,13 +268,17 @@ def run(options: RunOptions) -> Path:
     protocol.check_dataset(dataset_name)
     dataset = load_dataset(dataset_name, data_seed=options.data_seed, strict=options.strict,
                            face_crop=options.face_crop)
-    scheme = get_scheme(options.scheme, dataset.name)
+    scheme = get_scheme(options.scheme, dataset.name, protocol.task)
     samples = scheme.apply(dataset.samples)
     if samples.empty:
         raise MerBenchError(f"scheme {scheme.name!r} keeps no clips of {dataset.name!r}")
     name = resolve_method(options.method)
     adapter = adapter_source(options.method)
     method = build_method(name, options.preset, **options.method_overrides)
+    if protocol.task not in method.tasks:
+        raise MerBenchError(f"method {method.name!r} predicts {' and '.join(method.tasks)}; "
+                            f"protocol {protocol.name!r} evaluates {protocol.task} (methods for "
+                            f"it: `mer-bench list`)")
     device = method_device(method, options)
     devices = worker_devices(method, options, device)
     numeric = numeric_mode(method, options, device)
@@ -296,7 +301,8 @@ def run(options: RunOptions) -> Path:
         done = load_partial(partial_dir, run_hash, options.resume, options.fresh)
 
         tasks = _make_tasks(protocol, samples, options.seeds)
-        done = accepted(done, tasks, samples, len(scheme.classes))
+        done = accepted(done, tasks, samples, label_codes(scheme),
+                        len(scheme.classes) if scheme.task == "au" else 0)
         resumed = sorted(done)
         todo = [t for t in tasks if t.key not in done]
         per_device = options.jobs
@@ -316,7 +322,8 @@ def run(options: RunOptions) -> Path:
                             features, test_features, corrupted, scheme.classes, devices[0], aux,
                             loader, Path(cache_root) / "artifacts", options.jobs, options.threads,
                             options.amp, options.progress, devices=devices,
-                            slot_dir=Path(options.out_dir) / ".locks", run_id=run_id)
+                            slot_dir=Path(options.out_dir) / ".locks", run_id=run_id,
+                            task=scheme.task)
         if todo:
             worker.estimate = gpu_preset_on_cpu(method, options, device, len(todo), todo[0].key)
         try:
@@ -577,6 +584,8 @@ class TaskWorker:
     ``devices[slot % len(devices)]``. Empty: on ``device``."""
     slot_dir: Path | None = None
     run_id: str = ""
+    task: str = "emotion"
+    """The scheme's task: ``emotion`` labels are class indices, ``au`` labels bit masks."""
 
     def __call__(self, task: Task) -> tuple[Task, dict]:
         with adapter_call(self.method, f"task {task.key}"):
@@ -616,7 +625,7 @@ class TaskWorker:
                 index = [position[s] for s in fold.test_ids]
                 rng = np.random.default_rng(stable_seed("seal", task.seed, fold.name))
                 test, order = SampleSet.sealed(self.columns, index, self.test_features,
-                                               self.classes, rng)
+                                               self.classes, rng, self.task)
                 support = (None if fold.support_ids is None else
                            self._set([position[s] for s in fold.support_ids]))
                 if support is not None:
@@ -627,7 +636,8 @@ class TaskWorker:
                     prediction = method.predict(test, support)
                 if k == 0 and task.timed:
                     speed = self._speed(method, test, support)
-                _check_prediction(method, prediction, len(test), len(self.classes), support)
+                _check_prediction(method, prediction, len(test), len(self.classes), support,
+                                  self.task)
                 prediction = Prediction(unshuffle(prediction.labels, order),
                                         unshuffle(prediction.scores, order))
                 records += _prediction_records(fold, task.seed, self.truth, index, prediction,
@@ -654,23 +664,30 @@ class TaskWorker:
     def _training_fit(self, method: Method, train_ids: tuple[str, ...], precision) -> dict:
         """Accuracy and UAR of the fitted method on its own training clips, asked as a
         sealed test set (no labels shown) under the run's inference ``precision``: a
-        method that cannot fit its training data is visible in every result."""
+        method that cannot fit its training data is visible in every result.
+        AU task: the mean F1 over AUs on the training clips (``train_au_f1``)."""
         index = [self.positions[s] for s in train_ids]
         train, order = SampleSet.sealed(self.columns, index, self.features, self.classes,
-                                        np.random.default_rng(0))
+                                        np.random.default_rng(0), self.task)
         with precision:
             prediction = method.predict(train)
-        _check_prediction(method, prediction, len(train), len(self.classes))
+        _check_prediction(method, prediction, len(train), len(self.classes), task=self.task)
         truth = np.asarray(self.truth["label"])[index]
-        head = headline_from_confusion(confusion(truth, unshuffle(prediction.labels, order),
-                                                 len(self.classes)))
+        guess = unshuffle(prediction.labels, order)
+        if self.task == "au":
+            return {"train_au_f1": au_macro_f1(truth, guess, len(self.classes))}
+        head = headline_from_confusion(confusion(truth, guess, len(self.classes)))
         return {"train_accuracy": float(head["accuracy"]), "train_uar": float(head["uar"])}
 
     def _majority_rates(self, train_ids: tuple[str, ...]) -> dict:
         """What always answering the most frequent training class scores on the training
         clips: its accuracy (``majority_rate``, that class's share) and its UAR
-        (``chance_uar``, 1 / the number of classes present) (``report.learning``)."""
+        (``chance_uar``, 1 / the number of classes present) (``report.learning``). AU
+        task: the mean F1 over AUs of answering every AU present (``constant_au_f1``)."""
         labels = np.asarray(self.truth["label"])[[self.positions[s] for s in train_ids]]
+        if self.task == "au":
+            everything = np.full(len(labels), 2 ** len(self.classes) - 1)
+            return {"constant_au_f1": au_macro_f1(labels, everything, len(self.classes))}
         counts = np.bincount(labels)
         return {"majority_rate": float(counts.max() / len(labels)),
                 "chance_uar": float(1 / np.count_nonzero(counts))}
@@ -692,7 +709,8 @@ class TaskWorker:
 
     def _set(self, index: list[int]) -> SampleSet:
         """A labelled set (training or support) of the sample table's rows ``index``."""
-        return SampleSet.gather(self.columns, index, self.features, self.classes, False)
+        return SampleSet.gather(self.columns, index, self.features, self.classes, False,
+                                self.task)
 
 
 def _fit_warnings(messages: list[Warning]) -> dict:
@@ -704,6 +722,12 @@ def _fit_warnings(messages: list[Warning]) -> dict:
     shrink = None if smallest is None else {"requested": smallest.requested,
                                             "effective": smallest.effective}
     return {"fit_warnings": others, "episode_shrink": shrink}
+
+
+def label_codes(scheme) -> int:
+    """How many label values a scheme's records may hold: its classes, or for the AU task
+    every bit mask over its AUs (2^A)."""
+    return 2 ** len(scheme.classes) if scheme.task == "au" else len(scheme.classes)
 
 
 def run_warnings(outputs: list[dict]) -> dict:
@@ -736,12 +760,12 @@ def _announce(notes: dict) -> None:
 
 
 def _check_prediction(method: Method, prediction: Prediction, n: int, n_classes: int,
-                      support: SampleSet | None = None) -> None:
+                      support: SampleSet | None = None, task: str = "emotion") -> None:
     if not isinstance(prediction, Prediction):
         raise MerBenchError(f"method {method.name!r}: predict returned "
                             f"{type(prediction).__name__}, not a mer_bench.method.Prediction")
     allowed = None if support is None else np.unique(support.labels)
-    problem = prediction.problem(n, n_classes, allowed)
+    problem = prediction.problem(n, n_classes, allowed, task)
     if problem is None and method.emits_scores and prediction.scores is None:
         problem = "no scores, though it declares emits_scores = True"
     if problem:
@@ -799,7 +823,8 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint,
         "synthetic": dataset.synthetic,
-        "label_scheme": {"name": scheme.name, "classes": list(scheme.classes)},
+        "label_scheme": {"name": scheme.name, "classes": list(scheme.classes),
+                         **({"task": "au"} if scheme.task == "au" else {})},
         "seeds": list(options.seeds),
         **({"corruption": {**options.corruption.to_json(), "n_corrupted": int(
             frame.loc[frame["corrupted"], "sample_id"].nunique())}} if options.corruption else {}),

@@ -33,6 +33,7 @@ class ProtocolRegistry(Mapping):
 PROTOCOLS = ProtocolRegistry({
     "loso": ("loso", "LOSO"), "kfold5": ("kfold", "KFold"), "holdout": ("holdout", "Holdout"),
     "cde": ("cde", "CDE"), "fewshot": ("fewshot", "FewShot"), "lodo": ("lodo", "LODO"),
+    "au-lodo": ("au", "AULODO"), "au-loso": ("au", "AULOSO"),
 })
 """Protocol name -> class (module under ``mer_bench.protocols``, class name)."""
 

@@ -64,6 +64,9 @@ class Protocol(ABC):
     name = "protocol"
     version = 1
     default_dataset = "synth-casme2"
+    task = "emotion"
+    """What it evaluates: ``emotion`` classes or ``au`` detection (the scheme and the
+    method must serve the same task)."""
 
     @abstractmethod
     def folds(self, samples: pd.DataFrame, seed: int) -> Iterator[Fold]:
@@ -132,6 +135,28 @@ def subject_folds(samples: pd.DataFrame, test_subjects_by_fold: dict[str, list[s
     for name, test_subjects in test_subjects_by_fold.items():
         is_test = np.isin(subjects, test_subjects)
         yield Fold(name, tuple(ids[~is_test]), tuple(ids[is_test]))
+
+
+def dataset_folds(samples: pd.DataFrame) -> Iterator[Fold]:
+    """One fold per source dataset (``test-<dataset>``): its subjects against the rest."""
+    by_source = samples.groupby("dataset", sort=True)["subject"].unique()
+    return subject_folds(samples, {f"test-{source}": list(subjects)
+                                   for source, subjects in by_source.items()})
+
+
+def one_subject_folds(samples: pd.DataFrame) -> Iterator[Fold]:
+    """One fold per subject, in sorted order (leave one subject out)."""
+    return subject_folds(samples, {s: [s] for s in sorted(samples["subject"].unique())})
+
+
+def require_composite(protocol: str, dataset: str, composites: tuple[str, ...]) -> None:
+    """Raise ``MerBenchError`` unless ``dataset`` is one of ``composites`` (base names) or
+    its twin: a leave-one-dataset-out protocol needs several sources."""
+    from mer_bench.data.schemes import base_dataset
+    if base_dataset(dataset) not in composites:
+        raise MerBenchError(f"protocol {protocol!r} leaves one source of a composite out; got "
+                            f"dataset {dataset!r}; choose from {', '.join(composites)} or their "
+                            f"synth- twins")
 
 
 def pooled_summary(predictions: pd.DataFrame, classes: tuple[str, ...],

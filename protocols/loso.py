@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mer_bench.protocols.base import Protocol, pooled_summary, subject_folds
+from mer_bench.protocols.base import Protocol, one_subject_folds, pooled_summary
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,7 @@ class LOSO(Protocol):
     name = "loso"
 
     def folds(self, samples: pd.DataFrame, seed: int):
-        subjects = sorted(samples["subject"].unique())
-        return subject_folds(samples, {s: [s] for s in subjects})
+        return one_subject_folds(samples)
 
     def summarize(self, predictions: pd.DataFrame, classes: tuple[str, ...]) -> dict:
         return pooled_summary(predictions, classes, per_subject=True)

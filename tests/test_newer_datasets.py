@@ -119,3 +119,40 @@ def test_an_unknown_4dme_label_is_a_problem_naming_the_row(newer_root, tmp_path,
     book.save(sheet)
     [problem] = [p for p in _load(tmp_path, monkeypatch, "4dme").problems if p.skip]
     assert problem.kind == "unknown label" and problem.row == 5 and "contemptuous" in problem.detail
+
+
+@pytest.fixture(scope="module")
+def composite_root(newer_root):
+    """``newer_root`` with the other sources of the composites: SMIC-HS, CASME II and SAMM
+    whole (the MEGC2019 list needs every official clip), CASME and MMEW in part."""
+    for folder, write in (("smic", real_fixtures.write_smic), ("casme2", real_fixtures.write_casme2),
+                          ("samm", real_fixtures.write_samm)):
+        write(newer_root / folder)
+    real_fixtures.write_casme(newer_root / "casme", limit_subjects=2)
+    real_fixtures.write_mmew(newer_root / "mmew", limit_subjects=2)
+    return newer_root
+
+
+def test_cd6me_reads_six_sources_and_au12_keeps_every_clip(composite_root, monkeypatch):
+    from mer_bench.data.schemes import get_scheme
+    dataset = _load(composite_root, monkeypatch, "cd6me")
+    samples = dataset.samples
+    assert set(samples["dataset"]) == {"casme", "casme2", "samm", "4dme", "mmew", "casme3a"}
+    assert (samples["dataset"] == "casme3a").sum() == 860 and (samples["dataset"] == "4dme").sum() == 267
+    table = get_scheme(None, dataset.name, "au").apply(samples)
+    assert len(table) == len(samples)
+    assert sum(p.is_correction for p in dataset.problems) == 8  # CAS(ME)^3-A 6, 4DME 2
+
+
+def test_casme3a_joins_lodo_as_a_fourth_source(composite_root, monkeypatch):
+    from mer_bench.data.schemes import get_scheme
+    from mer_bench.protocols import get_protocol
+    dataset = _load(composite_root, monkeypatch, "megc2019-casme3a")
+    table = get_scheme(None, dataset.name).apply(dataset.samples)
+    assert table["dataset"].value_counts().to_dict() == {"casme3a": 699, "casme2": 145,
+                                                         "smic-hs": 164, "samm": 133}
+    folds = list(get_protocol("lodo").folds(table, 0))
+    assert sorted(f.name for f in folds) == ["test-casme2", "test-casme3a", "test-samm",
+                                             "test-smic-hs"]
+    twin = load_dataset("synth-megc2019-casme3a")
+    assert len(get_scheme(None, twin.name).apply(twin.samples)) == len(table)

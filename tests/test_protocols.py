@@ -10,14 +10,16 @@ from mer_bench.errors import MerBenchError
 from mer_bench.protocols import PROTOCOLS, get_protocol
 
 SETTINGS = {"loso": {}, "kfold5": {}, "holdout": {}, "cde": {}, "lodo": {},
-            "fewshot": {"episodes": 20}}
-EXHAUSTIVE = ("loso", "kfold5", "cde", "lodo")
+            "fewshot": {"episodes": 20}, "au-lodo": {}, "au-loso": {}}
+EXHAUSTIVE = ("loso", "kfold5", "cde", "lodo", "au-lodo", "au-loso")
+COMPOSITE = ("cde", "lodo", "au-lodo")
+"""Protocols over a composite's source datasets (checked on the MEGC2019 twin)."""
 
 
 @pytest.fixture(params=sorted(SETTINGS))
 def case(request, casme2_table, megc_table):
     name = request.param
-    table = megc_table if name in ("cde", "lodo") else casme2_table
+    table = megc_table if name in COMPOSITE else casme2_table
     return name, get_protocol(name, **SETTINGS[name]), table
 
 
@@ -46,7 +48,7 @@ def test_no_subject_on_both_sides(case):
 @pytest.mark.parametrize("name", EXHAUSTIVE)
 def test_every_sample_tested_exactly_once(name, casme2_table, megc_table):
     protocol = get_protocol(name, **SETTINGS[name])
-    table = megc_table if name in ("cde", "lodo") else casme2_table
+    table = megc_table if name in COMPOSITE else casme2_table
     tested = [s for fold in protocol.folds(table, seed=3) for s in fold.test_ids]
     assert sorted(tested) == sorted(table["sample_id"])
 
@@ -138,5 +140,7 @@ def test_lodo_holds_out_one_source_dataset_per_fold(megc_table):
         assert len(held_out) == 1 and held_out.isdisjoint({source[s] for s in fold.train_ids})
         sizes[held_out.pop()] = len(fold.test_ids)
     assert sizes == {"synth-casme2": 145, "synth-samm": 133, "synth-smic": 164}
-    with pytest.raises(MerBenchError, match="protocol 'lodo' runs on the MEGC2019 composite"):
+    with pytest.raises(MerBenchError, match="protocol 'lodo' leaves one source of a composite "
+                                            "out; got dataset 'synth-casme2'; choose from "
+                                            "megc2019, megc2019-casme3a"):
         get_protocol("lodo").check_dataset("synth-casme2")

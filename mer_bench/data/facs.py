@@ -27,7 +27,9 @@ decides what a clip without AUs means).
 matter (``L10``, ``10C`` and ``AU10`` all set AU 10); a part with alternatives ("R12 or
 R14") sets an AU only when every alternative is that AU (the coder was unsure which, so
 neither is a target); 4DME's ``(k)`` marks are removed before parsing by
-``without_k_marks`` (the loader's business).
+``without_k_marks`` (the loader's business). The AU task stores a clip's vector as one
+integer, bit k set when AU ``aus[k]`` is coded (``au_mask``; ``mask_matrix`` and
+``matrix_masks`` convert (n,) masks and (n, len(aus)) 0/1 matrices).
 """
 
 from __future__ import annotations
@@ -169,3 +171,23 @@ def without_k_marks(text: str) -> tuple[str, list[str]]:
     removed = [m.group(0)[:-3].strip() for m in _K_MARKED.finditer(text)]
     kept = [part for part in re.split(r"\+", _K_MARKED.sub("", text)) if part.strip()]
     return "+".join(p.strip() for p in kept), removed
+
+
+def au_mask(text: str, aus: tuple[int, ...] = CD6ME_AUS) -> int:
+    """The cell's ``au_vector`` as one integer: bit k set when AU ``aus[k]`` is coded."""
+    return int(matrix_masks(au_vector(text, aus)[None])[0])
+
+
+def matrix_masks(matrix: np.ndarray) -> np.ndarray:
+    """int64 (n,) masks of a 0/1 (n, A) matrix (bit k = column k); A <= 62."""
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[1] > 62:
+        raise MerBenchError(f"AU matrix of shape {matrix.shape}; expected (n, A <= 62)")
+    bits = np.int64(1) << np.arange(matrix.shape[1], dtype=np.int64)
+    return (matrix.astype(np.int64) != 0) @ bits
+
+
+def mask_matrix(masks: np.ndarray, n_aus: int) -> np.ndarray:
+    """uint8 (n, n_aus) 0/1 matrix of int (n,) masks (column k = bit k)."""
+    masks = np.asarray(masks, dtype=np.int64)
+    return ((masks[:, None] >> np.arange(n_aus, dtype=np.int64)) & 1).astype(np.uint8)

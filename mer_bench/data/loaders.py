@@ -393,3 +393,27 @@ def load_megc2019(data_seed: int = 0, strict: bool = False,
     composite = CompositeDataset("megc2019", parts, select_official(table, "megc2019"))
     composite.problems = [p for part in parts for p in part.problems]
     return composite
+
+
+@register_dataset("megc2019-casme3a", "the MEGC2019 composite's 442 rows and CAS(ME)^3 part A "
+                                      "(every clip; the megc2019 scheme keeps its 3 classes)")
+def load_megc2019_casme3a(data_seed: int = 0, strict: bool = False,
+                          face_crop: str = "detect") -> CompositeDataset:
+    megc = load_megc2019(strict=strict, face_crop=face_crop)
+    casme3a = load_casme3a(strict=strict, face_crop=face_crop)
+    composite = CompositeDataset("megc2019-casme3a", [*megc.parts.values(), casme3a],
+                                 pd.concat([megc.samples, casme3a.samples], ignore_index=True))
+    composite.problems = [*megc.problems, *casme3a.problems]
+    return composite
+
+
+@register_dataset("cd6me", "MEB's CD6ME composite for the AU task: every clip of casme, casme2, "
+                           "samm, 4dme, mmew and casme3a")
+def load_cd6me(data_seed: int = 0, strict: bool = False,
+               face_crop: str = "detect") -> CompositeDataset:
+    parts = [load(strict=strict, face_crop=face_crop)
+             for load in (load_casme, load_casme2, load_samm, load_4dme, load_mmew, load_casme3a)]
+    table = pd.concat([p.samples for p in parts], ignore_index=True)
+    composite = CompositeDataset("cd6me", parts, table)
+    composite.problems = [p for part in parts for p in part.problems]
+    return composite

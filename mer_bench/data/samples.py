@@ -112,6 +112,9 @@ class SampleSet:
     rows lack the columns in ``HIDDEN_ON_TEST`` (they are never gathered into it) and
     reading ``labels`` raises ``LabelsHidden`` (and is recorded in ``label_reads``, so a
     contract check sees an access even if it was swallowed).
+
+    ``task``: ``emotion`` (``labels`` are class indices into ``classes``) or ``au``
+    (``classes`` are AU names; ``labels`` are bit masks, ``au_targets`` the 0/1 matrix).
     """
 
     _columns: dict[str, np.ndarray]
@@ -120,10 +123,11 @@ class SampleSet:
     _labels: np.ndarray | None = None
     label_reads: list[str] = field(default_factory=list)
     _dtypes: dict = field(default_factory=dict)
+    task: str = "emotion"
 
     @classmethod
     def gather(cls, table: SampleColumns, index: np.ndarray, features: tuple[np.ndarray, ...],
-               classes: tuple[str, ...], hide_labels: bool) -> "SampleSet":
+               classes: tuple[str, ...], hide_labels: bool, task: str = "emotion") -> "SampleSet":
         """Rows ``index`` of ``table`` with the same rows of each of ``features`` (arrays
         aligned with the whole table): a labelled set, or with ``hide_labels`` a sealed
         one (see ``sealed``, which also shuffles; this keeps the order of ``index``)."""
@@ -137,17 +141,19 @@ class SampleSet:
             columns = table.take(index)
             labels = np.asarray(columns["label"], dtype=np.int64)
         return cls(columns, features, classes, labels,
-                   _dtypes={c: table.dtypes[c] for c in columns})
+                   _dtypes={c: table.dtypes[c] for c in columns}, task=task)
 
     @classmethod
     def build(cls, rows: pd.DataFrame, features: tuple[np.ndarray, ...],
-              classes: tuple[str, ...], hide_labels: bool) -> "SampleSet":
+              classes: tuple[str, ...], hide_labels: bool, task: str = "emotion") -> "SampleSet":
         """``gather`` of every row of ``rows`` (``features`` aligned with it)."""
-        return cls.gather(SampleColumns(rows), np.arange(len(rows)), features, classes, hide_labels)
+        return cls.gather(SampleColumns(rows), np.arange(len(rows)), features, classes,
+                          hide_labels, task)
 
     @classmethod
     def sealed(cls, table: SampleColumns, index: np.ndarray, features: tuple[np.ndarray, ...],
-               classes: tuple[str, ...], rng: np.random.Generator) -> tuple["SampleSet", np.ndarray]:
+               classes: tuple[str, ...], rng: np.random.Generator, task: str = "emotion"
+               ) -> tuple["SampleSet", np.ndarray]:
         """A test set of rows ``index`` of ``table`` (``features`` aligned with the whole
         table) a method cannot read a label from: rows in a random order (tables are
         often sorted by clip name, which groups classes), opaque ids ``test-00000`` in
@@ -157,7 +163,7 @@ class SampleSet:
         ``unshuffle`` maps a prediction back to the order of ``index``."""
         index = np.asarray(index, dtype=np.int64)
         order = rng.permutation(len(index)).astype(np.int64)
-        return cls.gather(table, index[order], features, classes, True), order
+        return cls.gather(table, index[order], features, classes, True, task), order
 
     def __len__(self) -> int:
         return len(self._columns["sample_id"])
@@ -179,6 +185,15 @@ class SampleSet:
         return self._labels
 
     @property
+    def au_targets(self) -> np.ndarray:
+        """uint8 (n, n_classes) 0/1 AU targets of an ``au`` set (column k: ``classes[k]``);
+        hidden on a test set like ``labels``."""
+        if self.task != "au":
+            raise ValueError(f"au_targets of a {self.task} set; its labels are class indices")
+        from mer_bench.data.facs import mask_matrix
+        return mask_matrix(self.labels, self.n_classes)
+
+    @property
     def n_classes(self) -> int:
         return len(self.classes)
 
@@ -192,7 +207,7 @@ class SampleSet:
         labels = None if self._labels is None else self._labels[index]
         return SampleSet({c: a[index] for c, a in self._columns.items()},
                          tuple(f[index] for f in self.features), self.classes, labels,
-                         self.label_reads, self._dtypes)
+                         self.label_reads, self._dtypes, self.task)
 
 
 def unshuffle(values: np.ndarray | None, order: np.ndarray) -> np.ndarray | None:

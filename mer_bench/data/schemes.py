@@ -6,6 +6,10 @@ of the scheme and is written into every result file.
 
 Which datasets a scheme fits is explicit: ``SCHEMES[name].datasets`` holds base dataset
 names; a synthetic twin (``synth-casme2``) fits the schemes of its real dataset.
+
+A scheme serves one task: ``emotion`` (one class per clip) or ``au`` (``AUScheme``:
+action-unit detection, a 0/1 target per AU of a declared set, stored in ``label`` as
+one integer whose bit k is AU k: ``mer_bench.data.facs.au_mask``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class LabelScheme:
     mapping: dict[str, str] = field(hash=False)
     datasets: tuple[str, ...]
     description: str = ""
+    task = "emotion"
 
     def fits(self, dataset: str) -> bool:
         return base_dataset(dataset) in self.datasets
@@ -44,6 +49,38 @@ class LabelScheme:
         index = {c: i for i, c in enumerate(self.classes)}
         kept["label"] = mapped[mapped.notna()].map(index).astype(np.int64)
         return kept.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class AUScheme(LabelScheme):
+    """AU detection over ``aus`` (FACS numbers): ``classes`` are their names ("AU1", ...),
+    every clip is kept (one whose cell codes none of them has no target set, as MEB's
+    CD6ME keeps it) and ``label`` holds its targets as a bit mask (bit k: AU
+    ``aus[k]``). Side, intensity and alternatives are read as ``facs.au_vector``."""
+
+    aus: tuple[int, ...] = ()
+    task = "au"
+
+    def apply(self, samples: pd.DataFrame) -> pd.DataFrame:
+        from mer_bench.data.facs import au_mask
+        masks = []
+        for sample_id, cell in zip(samples["sample_id"], samples["aus"]):
+            try:
+                masks.append(au_mask("" if pd.isna(cell) else str(cell), self.aus))
+            except MerBenchError as err:
+                raise MerBenchError(f"scheme {self.name!r}: clip {sample_id}: {err}") from None
+        kept = samples.copy()
+        kept["label"] = np.asarray(masks, dtype=np.int64)
+        return kept.reset_index(drop=True)
+
+
+def au_scheme(name: str, aus: tuple[int, ...], datasets: tuple[str, ...], description: str
+              ) -> AUScheme:
+    return AUScheme(name, tuple(f"AU{a}" for a in aus), {}, datasets, description, aus=aus)
+
+
+AU_DATASETS = ("casme", "casme2", "samm", "mmew", "casme3a", "4dme", "cd6me")
+"""Base datasets whose sheets code AUs per clip (SMIC's do not)."""
 
 
 def base_dataset(dataset: str) -> str:
@@ -95,7 +132,7 @@ SCHEMES: dict[str, LabelScheme] = {
                     _identity("disgust", "surprise", "repression", "tense"),
                     ("casme",), "MCNet's CASME four classes"),
         LabelScheme("megc2019", ("negative", "positive", "surprise"), _megc2019_mapping(),
-                    ("megc2019", "casme2", "samm", "smic-hs", "casme-sq"),
+                    ("megc2019", "casme2", "samm", "smic-hs", "casme-sq", "megc2019-casme3a"),
                     "MEGC2019 composite classes; 'others' dropped"),
         LabelScheme("ckplus-7", ("anger", "contempt", "disgust", "fear", "happiness", "sadness",
                                  "surprise"),
@@ -120,6 +157,8 @@ SCHEMES: dict[str, LabelScheme] = {
                     _identity("negative", "positive", "surprise", "repression", "others"),
                     ("4dme",), "4DME's five classes (the sheet's emotion columns as MEB lists "
                     "them; spellings of the Emotion cells not checked against a real copy)"),
+        au_scheme("au12", (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17), AU_DATASETS,
+                  "the 12 AUs of MEB's CD6ME protocol (AU detection, every clip kept)"),
         LabelScheme("unlabelled", ("unlabelled",), _identity("unlabelled"), ("folder",),
                     "unlabelled macro-expression videos (folder:PATH), for pre-training"),
     ]
@@ -129,12 +168,17 @@ DEFAULT_SCHEME = {
     "casme2": "casme2-5", "samm": "samm-5", "smic-hs": "smic-3", "smic-vis": "smic-3",
     "smic-nir": "smic-3", "mmew": "mmew-6", "casme": "casme-4", "ckplus": "ckplus-7",
     "megc2019": "megc2019", "casme-sq": "megc2019", "folder": "unlabelled",
-    "casme3a": "casme3a-7", "4dme": "4dme-5",
+    "casme3a": "casme3a-7", "4dme": "4dme-5", "cd6me": "au12", "megc2019-casme3a": "megc2019",
 }
+DEFAULT_AU_SCHEME = "au12"
 
 
-def get_scheme(name: str | None, dataset: str) -> LabelScheme:
-    """The scheme called ``name`` (the dataset's default when None), checked to fit."""
+def get_scheme(name: str | None, dataset: str, task: str | None = None) -> LabelScheme:
+    """The scheme called ``name`` (when None: the dataset's default for ``task``, its
+    emotion scheme unless ``task="au"``), checked to fit ``dataset`` and, when ``task``
+    is given, to serve that task."""
+    if name is None and task == "au":
+        name = DEFAULT_AU_SCHEME
     if name is None:
         name = DEFAULT_SCHEME.get(base_dataset(dataset))
         if name is None:
@@ -146,4 +190,8 @@ def get_scheme(name: str | None, dataset: str) -> LabelScheme:
         valid = [s.name for s in SCHEMES.values() if s.fits(dataset)]
         raise MerBenchError(f"label scheme {name!r} does not fit dataset {dataset!r}; "
                             f"schemes for it: {', '.join(valid) or 'none'}")
+    if task is not None and scheme.task != task:
+        valid = [s.name for s in SCHEMES.values() if s.fits(dataset) and s.task == task]
+        raise MerBenchError(f"label scheme {name!r} is for the {scheme.task} task, not {task!r}; "
+                            f"{task} schemes for {dataset!r}: {', '.join(valid) or 'none'}")
     return scheme

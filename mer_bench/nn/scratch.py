@@ -3,7 +3,13 @@ inputs standardized per channel with training statistics, Adam at a fixed learni
 rate for a fixed number of epochs (no early stopping and no model selection on any
 test fold), prediction by the final network (``ScratchClassifier``); and its flavour on
 28 x 28 maps of the onset -> apex flow (``FlowMapClassifier``, ``FlowMapConfig``), which
-STSTNet and OFF-ApexNet are."""
+STSTNet and OFF-ApexNet are.
+
+AU task (``tasks`` includes ``au``): the same network with one logit per AU (a sigmoid
+head), trained with binary cross-entropy per AU whose positives are weighted by
+negatives / positives in the training clips (capped at ``MAX_POS_WEIGHT``; our choice,
+the balanced weighting the SVM baselines use; MEB's own training code is not the
+recipe of any paper here), an AU present where its logit is > 0."""
 
 from __future__ import annotations
 
@@ -17,9 +23,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from mer_bench.features import FlowStrainMaps
-from mer_bench.method import Method, MethodConfig, training_stage
+from mer_bench.method import Method, MethodConfig, au_prediction, training_stage
 from mer_bench.nn.training import ChannelStandardizer, minibatch_epochs, prediction_from_scores
 from mer_bench.seeding import seed_everything
+
+
+MAX_POS_WEIGHT = 20.0
+"""Largest weight of an AU's positives in the AU task's loss (an AU seen once in 600
+clips would otherwise weigh 600)."""
 
 
 class ScratchClassifier(Method):
@@ -28,6 +39,7 @@ class ScratchClassifier(Method):
     accuracy to the diagnostics, as for every method)."""
 
     emits_scores = True
+    tasks = ("emotion", "au")
 
     @abstractmethod
     def network(self, in_channels: int, n_classes: int) -> nn.Module:
@@ -40,18 +52,36 @@ class ScratchClassifier(Method):
         self.standardize = ChannelStandardizer.fit(train.x)
         self.net = self.network(train.x.shape[1], train.n_classes).to(ctx.device)
         x = torch.from_numpy(self.standardize(train.x))
-        y = torch.from_numpy(np.asarray(train.labels, np.int64))
+        loss = self._au_loss(train) if train.task == "au" else self._class_loss(train)
         optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.net.train()
         self.losses = minibatch_epochs(
-            lambda idx: F.cross_entropy(self.net(x[idx].to(ctx.device)), y[idx].to(ctx.device)),
-            len(x), cfg.epochs, cfg.batch_size, optimizer, np.random.default_rng(ctx.seed),
-            "epochs")
+            lambda idx: loss(self.net(x[idx].to(ctx.device)), idx), len(x), cfg.epochs,
+            cfg.batch_size, optimizer, np.random.default_rng(ctx.seed), "epochs")
         self.net.eval()
+        self.task = train.task
+
+    def _class_loss(self, train):
+        """(logits (b, C), batch rows) -> cross-entropy against the class labels."""
+        y = torch.from_numpy(np.asarray(train.labels, np.int64)).to(self.device)
+        return lambda logits, idx: F.cross_entropy(logits, y[idx])
+
+    def _au_loss(self, train):
+        """(logits (b, A), batch rows) -> per-AU binary cross-entropy, positives weighted
+        by negatives / positives (at most ``MAX_POS_WEIGHT``, 1 for an AU never seen)."""
+        targets = train.au_targets.astype(np.float32)
+        positives = targets.sum(0)
+        weight = np.where(positives > 0, (len(targets) - positives) / np.maximum(positives, 1), 1)
+        weight = torch.from_numpy(np.clip(weight, 1.0, MAX_POS_WEIGHT).astype(np.float32))
+        y, weight = torch.from_numpy(targets).to(self.device), weight.to(self.device)
+        return lambda logits, idx: F.binary_cross_entropy_with_logits(
+            logits.float(), y[idx], pos_weight=weight)
 
     @torch.no_grad()
     def predict(self, test, support=None):
         scores = self.net(torch.from_numpy(self.standardize(test.x)).to(self.device))
+        if self.task == "au":
+            return au_prediction(scores.detach().float().cpu().numpy())
         return prediction_from_scores(scores, support)
 
     def torch_modules(self):

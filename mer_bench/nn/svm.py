@@ -1,7 +1,12 @@
 """The one linear-SVM adapter body, shared by the descriptor baselines (flow-svm,
 lbp-top, bi-woof): a subclass names its input (``inputs``, a flat descriptor per clip)
 and its config (with ``C``); this class standardizes the descriptors, fits a linear SVM
-and answers with its decision values. scikit-learn only: it never touches torch."""
+and answers with its decision values. scikit-learn only: it never touches torch.
+
+AU task: one standardized linear SVM per AU (0/1 target, same ``C`` and class
+weighting), AU present where its decision value is > 0, as MEB's SVM baselines
+(``MultiOutputClassifier``); an AU the training clips never (or always) show gets the
+constant score -1 (+1)."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from mer_bench.method import Method, Prediction, restrict_to_support
+from mer_bench.method import Method, Prediction, au_prediction, restrict_to_support
 
 
 class LinearSVMMethod(Method):
@@ -22,20 +27,31 @@ class LinearSVMMethod(Method):
     plain SVM of the published baselines."""
 
     emits_scores = True
+    tasks = ("emotion", "au")
 
     uses_torch = False
     class_weight: ClassVar[str | None] = "balanced"
 
+    def _svm(self, seed: int):
+        return make_pipeline(StandardScaler(), LinearSVC(
+            C=self.config.C, class_weight=self.class_weight, max_iter=20000, random_state=seed))
+
     def fit(self, train, ctx):
         self.n_classes = train.n_classes
-        self.model = make_pipeline(
-            StandardScaler(),
-            LinearSVC(C=self.config.C, class_weight=self.class_weight, max_iter=20000,
-                      random_state=ctx.seed))
-        self.model.fit(train.x.reshape(len(train), -1), train.labels)
+        x = train.x.reshape(len(train), -1)
+        if train.task == "au":
+            self.model = [self._svm(ctx.seed).fit(x, column) if 0 < column.sum() < len(column)
+                          else 2.0 * column.max() - 1.0 for column in train.au_targets.T]
+            return
+        self.model = self._svm(ctx.seed).fit(x, train.labels)
 
     def predict(self, test, support=None):
-        decision = self.model.decision_function(test.x.reshape(len(test), -1))
+        x = test.x.reshape(len(test), -1)
+        if isinstance(self.model, list):
+            return au_prediction(np.stack([
+                np.full(len(test), m) if isinstance(m, float) else m.decision_function(x)
+                for m in self.model], axis=1))
+        decision = self.model.decision_function(x)
         scores = np.full((len(test), self.n_classes), -np.inf)
         if decision.ndim == 1:  # two classes seen in training
             decision = np.stack([-decision, decision], axis=1)
@@ -43,5 +59,6 @@ class LinearSVMMethod(Method):
         return Prediction(restrict_to_support(scores, support), scores)
 
     def parameter_count(self) -> int:
-        svm = self.model[-1]
-        return int(svm.coef_.size + svm.intercept_.size)
+        models = self.model if isinstance(self.model, list) else [self.model]
+        return sum(int(m[-1].coef_.size + m[-1].intercept_.size) for m in models
+                   if not isinstance(m, float))

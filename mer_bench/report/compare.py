@@ -40,7 +40,7 @@ from mer_bench.report.intervals import (
     studentize,
     unit_cells,
 )
-from mer_bench.report.metrics import HEADLINE
+from mer_bench.report.schema import HEADLINES, result_task
 
 PER_UNIT_MEAN = {"holdout": "fold", "fewshot": "episode"}
 """Protocols whose headline is a mean over units (repeats, episodes), and the unit."""
@@ -52,8 +52,15 @@ METHOD = ("paired studentized bootstrap over subjects (one subject = one cluster
           "predicted once)")
 
 
-def mcnemar_refusal(protocol: str, n_seeds: int) -> str | None:
+METRIC_NAMES = {"uf1": "UF1", "uar": "UAR", "accuracy": "Accuracy", "au_f1": "Mean AU F1",
+                "au_f1_meb": "MEB F1 (two-class)"}
+
+
+def mcnemar_refusal(protocol: str, n_seeds: int, task: str = "emotion") -> str | None:
     """Why McNemar's test does not apply to these paired units (None: it does)."""
+    if task == "au":
+        return ("McNemar not computed: an AU prediction is one binary decision per AU, not "
+                "one correct-or-not answer per clip; the paired subject bootstrap is the test")
     if protocol in PER_UNIT_MEAN:
         unit = "episodes" if protocol == "fewshot" else "repeats"
         return (f"McNemar not computed: {protocol} {unit} predict each clip many times, so the "
@@ -90,9 +97,9 @@ class Comparison:
                  f"test units", "",
                  "| Metric | A − B | 95% CI (paired subject bootstrap-t) | p |",
                  "|---|---|---|---|"]
-        for k in ("uf1", "uar", "accuracy"):
+        for k in self.delta:
             lo, hi = self.ci[k]
-            lines.append(f"| {k.upper() if k != 'accuracy' else 'Accuracy'} | {self.delta[k]:+.3f} "
+            lines.append(f"| {METRIC_NAMES.get(k, k)} | {self.delta[k]:+.3f} "
                          f"| [{lo:+.3f}, {hi:+.3f}] | {format_p(self.p_value[k], prefix=False)} |")
         m = self.mcnemar
         lines += ["", self.no_mcnemar if m is None else
@@ -139,9 +146,10 @@ def paired_units(a: dict, b: dict) -> pd.DataFrame:
         frame = pd.DataFrame(result["predictions"])
         frame["episode"] = frame["episode"] if "episode" in frame else -1
         frame["episode"] = frame["episode"].fillna(-1).astype(int)
-        frames.append(frame[UNIT_KEYS + ["subject", "y_true", "y_pred"]].rename(
+        shared = ["subject", "dataset"] if "dataset" in frame else ["subject"]
+        frames.append(frame[UNIT_KEYS + shared + ["y_true", "y_pred"]].rename(
             columns={"y_pred": f"y_pred_{tag}", "y_true": f"y_true_{tag}"}))
-    merged = frames[0].merge(frames[1].drop(columns="subject"), on=UNIT_KEYS, how="outer",
+    merged = frames[0].merge(frames[1].drop(columns=shared), on=UNIT_KEYS, how="outer",
                              indicator=True)
     unpaired = merged[merged["_merge"] != "both"]
     if len(unpaired):
@@ -167,7 +175,7 @@ class PairedDifference:
 
     def __call__(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         stat_a, stat_b = self.a(weights), self.b(weights)
-        return {k: stat_a[k] - stat_b[k] for k in HEADLINE}
+        return {k: stat_a[k] - stat_b[k] for k in stat_a}
 
 
 def paired_statistic(units: pd.DataFrame, n_classes: int, protocol: str) -> PairedDifference:
@@ -183,23 +191,34 @@ def paired_statistic(units: pd.DataFrame, n_classes: int, protocol: str) -> Pair
                                     n_classes), balanced) for tag in ("a", "b")))
 
 
+def paired_au_statistic(units: pd.DataFrame, n_aus: int, protocol: str) -> PairedDifference:
+    """The AU headline's difference of the paired ``units`` (clip by clip: the same
+    clips, datasets and subjects on both sides), as a function of subject weights."""
+    from mer_bench.report.au_metrics import AUWeightedMetric, au_cells
+    return PairedDifference(*(AUWeightedMetric(au_cells(units.assign(y_pred=units[f"y_pred_{tag}"]),
+                                                        n_aus)) for tag in ("a", "b")))
+
+
 def compare(a: dict, b: dict, n_boot: int = BOOTSTRAP_DRAWS, seed: int = 0) -> Comparison:
     """Paired comparison of results ``a`` and ``b`` (see the module docstring)."""
     setting = comparable_setting(a, b)
     units = paired_units(a, b)
     n_classes = len(a["label_scheme"]["classes"])
     seeds = units["seed"].to_numpy()
-    statistic = paired_statistic(units, n_classes, setting["protocol"])
-    seed_se = between_seed_se(seeds, lambda keep: paired_statistic(
+    task = result_task(a)
+    build = paired_au_statistic if task == "au" else paired_statistic
+    statistic = build(units, n_classes, setting["protocol"])
+    seed_se = between_seed_se(seeds, lambda keep: build(
         units[keep].reset_index(drop=True), n_classes, setting["protocol"]))
     draws = studentize(statistic, n_boot, seed, seed_se, bounds=(-1.0, 1.0),
                        centre=setting["protocol"] == "holdout")
     correct = (units["y_pred_a"] == units["y_true"], units["y_pred_b"] == units["y_true"])
-    refusal = mcnemar_refusal(setting["protocol"], len(np.unique(seeds)))
+    refusal = mcnemar_refusal(setting["protocol"], len(np.unique(seeds)), task)
+    keys = HEADLINES[task]
     return Comparison(_name(a), _name(b), setting, len(units),
-                      {k: draws[k].estimate for k in HEADLINE},
-                      {k: draws[k].interval() for k in HEADLINE},
-                      {k: draws[k].p_value() for k in HEADLINE},
+                      {k: draws[k].estimate for k in keys},
+                      {k: draws[k].interval() for k in keys},
+                      {k: draws[k].p_value() for k in keys},
                       None if refusal else mcnemar(*correct), refusal)
 
 

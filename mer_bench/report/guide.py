@@ -49,6 +49,10 @@ TWIN = ("A *synthetic twin* is generated data with a real dataset's subjects, cl
 LEGEND = (
     "*UF1*, *UAR*: unweighted F1 and unweighted average recall over classes, pooled over all "
     "test clips as in MEGC2019 (few-shot: mean over episodes).",
+    "*Mean AU F1* (AU tables, `au-lodo` / `au-loso`): F1 of each action unit's presence, "
+    "averaged over the 12 AUs per held-out dataset, then over datasets (MEB's CD6ME); *MEB F1 "
+    "(two-class)*: the same with each AU's F1 averaged over present and absent, the figure of "
+    "MEB's tables; the per-AU F1 row is on each result's page.",
     "*[lo, hi]*: 95 % interval, studentized bootstrap over subjects (one person is one "
     "cluster across seeds); measured coverage 0.91–0.99 on simulated data shaped like ours "
     "(`benchmarks/interval_coverage.py`). *too few subjects*: fewer than 5, no interval.",

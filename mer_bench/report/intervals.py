@@ -151,12 +151,23 @@ def draw_weights(n_clusters: int, n_boot: int, seed: int) -> np.ndarray:
         n_boot, n_clusters).astype(np.float64)
 
 
+JACKKNIFE_CELLS = 10_000_000
+"""About how many deleted-set weights (draws x subjects x subjects) ``jackknife_se``
+builds at once (80 MB): 2,000 draws of up to 70 subjects in one piece."""
+
+
 def jackknife_se(statistic, weights: np.ndarray) -> dict[str, np.ndarray]:
     """{metric: (R,)} delete-one-subject jackknife standard errors of ``statistic`` at
     each weight row (R, G): every drawn copy of a subject is deleted in turn (the
     jackknife of the resampled data set), ``SE² = (n−1)/n · Σ (θ₍ᵢ₎ − θ̄₍·₎)²`` over the n
-    drawn copies. Deletions that leave the statistic undefined are skipped."""
+    drawn copies. Deletions that leave the statistic undefined are skipped. Weight rows
+    are taken about ``JACKKNIFE_CELLS`` deleted weights at a time (the deleted weight
+    matrix of 2,000 draws of 300 subjects would take about a gigabyte at once)."""
     weights = np.asarray(weights, np.float64)
+    step = max(1, JACKKNIFE_CELLS // max(1, weights.shape[1]) ** 2)
+    if len(weights) > step:
+        parts = [jackknife_se(statistic, weights[i:i + step]) for i in range(0, len(weights), step)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     rows, clusters = np.nonzero(weights > 0)
     deleted = weights[rows].copy()
     deleted[np.arange(len(rows)), clusters] -= 1
@@ -297,4 +308,4 @@ def between_seed_se(seeds: np.ndarray, statistic) -> dict[str, float] | None:
         part = statistic(seeds == value)
         per_seed.append(part(np.ones((1, part.n_clusters))))
     return {k: float(np.std([s[k][0] for s in per_seed], ddof=1) / np.sqrt(len(values)))
-            for k in HEADLINE}
+            for k in per_seed[0]}

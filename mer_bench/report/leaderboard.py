@@ -30,8 +30,9 @@ from mer_bench.report.learning import (
     ineffective_pretraining,
     no_learning,
 )
-from mer_bench.report.reported import REPORTED, ReportedResult
+from mer_bench.report.reported import REPORTED, ReportedResult, reported_groups
 from mer_bench.report.results import load_result, written_here
+from mer_bench.report.schema import headline_key
 from mer_bench.report.staleness import stale_label
 from mer_bench.report.tables import (
     CDE_SOURCES,
@@ -252,8 +253,9 @@ def row(path: Path, result: dict, root: Path, reference: str | None = None) -> l
     intervals, seeds, clips/s at ``SPEED_BATCH`` (``†`` when not on the table's
     ``reference`` device class)."""
     m = result["metrics"]
-    return [method_cell(path, result, root), preset_cell(result), interval_label(m, "uf1"),
-            interval_label(m, "uar"), cell(seeds_label(result)),
+    first, second = ("au_f1", "au_f1_meb") if headline_key(result) == "au_f1" else ("uf1", "uar")
+    return [method_cell(path, result, root), preset_cell(result), interval_label(m, first),
+            interval_label(m, second), cell(seeds_label(result)),
             speed_cell(result["timing"], reference)]
 
 
@@ -282,10 +284,11 @@ def versus_best(best: dict, other: dict) -> str:
     c, shared = paired_with(other, best)
     if c is None:
         return "no common seeds" if not shared else _unpaired_reason(other, best)
-    text = f"{c.delta['uf1']:+.3f} ({format_p(c.p_value['uf1'])})"
+    key = headline_key(best)
+    text = f"{c.delta[key]:+.3f} ({format_p(c.p_value[key])})"
     if not sorted(other["seeds"]) == shared == sorted(best["seeds"]):
         text += f" on seeds {','.join(map(str, shared))}"
-    return f"≈ best, {text}" if c.p_value["uf1"] >= 0.05 else text
+    return f"≈ best, {text}" if c.p_value[key] >= 0.05 else text
 
 
 _PAIRED: dict[tuple[int, int], tuple] = {}
@@ -344,9 +347,10 @@ def reproduced_label(entry: ReportedResult, results: list[tuple[Path, dict]]) ->
             and table_key(r)[:3] == entry.key]
     if not mine:
         return "none yet"
-    uf1 = max(r["metrics"]["uf1"] for r in mine)
-    gap = "" if entry.f1 is None else f" (reproduced − reported {entry.f1_name}: {uf1 - entry.f1:+.3f})"
-    return f"UF1 {uf1:.3f}{gap}"
+    key = headline_key(mine[0])
+    best = max(r["metrics"][key] for r in mine)
+    gap = "" if entry.f1 is None else f" (reproduced − reported {entry.f1_name}: {best - entry.f1:+.3f})"
+    return f"{'mean AU F1' if key == 'au_f1' else 'UF1'} {best:.3f}{gap}"
 
 
 def reported_rows(entries: list[ReportedResult], results: list[tuple[Path, dict]],
@@ -371,15 +375,11 @@ def reported_rows(entries: list[ReportedResult], results: list[tuple[Path, dict]
 def reported_tables(results: list[tuple[Path, dict]]) -> list[tuple[str, list[str], list[list]]]:
     """(title, headers, markdown rows) of the papers' numbers: the MEGC2019 composite with
     its per-source columns, then every other setting."""
-    cde = [e for e in REPORTED if e.protocol == "cde"]
-    other = sorted((e for e in REPORTED if e.protocol != "cde"), key=lambda e: (e.key, e.method))
     sources = [f"{title} UF1 / UAR" for _, title in CDE_SOURCES]
-    return [("MEGC2019 composite (cde · megc2019)",
-             ["Method", "Paper's figures", *sources, "Paper", "Verified real row"],
-             reported_rows(cde, results, cde=True)),
-            ("Single-dataset protocols",
-             ["Method", "Setting", "Paper's figures", "Paper", "Verified real row"],
-             reported_rows(other, results, cde=False))]
+    headers = {True: ["Method", "Paper's figures", *sources, "Paper", "Verified real row"],
+               False: ["Method", "Setting", "Paper's figures", "Paper", "Verified real row"]}
+    return [(title, headers[cde], reported_rows(entries, results, cde=cde))
+            for title, entries, cde in reported_groups()]
 
 
 def _kinds(counts: dict[str, str]) -> list[str]:
@@ -438,7 +438,9 @@ def render(results: list[tuple[Path, dict]], root: Path, plots: bool = False) ->
 def _headers(table: Table) -> list[str]:
     sources = [title for _, title in CDE_SOURCES] if table.is_cde else []
     speed = [] if table.is_cde else [f"Clips/s (batch {SPEED_BATCH})"]
-    return ["Method", "Preset", "UF1 [95% CI]", "UAR [95% CI]", *sources,
+    metrics = (["Mean AU F1 [95% CI]", "MEB F1 (two-class) [95% CI]"] if table.is_au
+               else ["UF1 [95% CI]", "UAR [95% CI]"])
+    return ["Method", "Preset", *metrics, *sources,
             *([] if table.is_cde else ["Seeds"]), *speed, "vs best"]
 
 
@@ -540,14 +542,17 @@ def _plots(table: Table, root: Path) -> list[str]:
     links, curves = [], []
     for _, result in table.results:
         name = cell(method_label(result))
-        path = confusion_plot(result, folder / f"confusion__{slug(result['run_id'])}.png")
-        links.append(f"[{name}]({PLOTS_DIR}/{path.name})")
+        if not table.is_au:  # AUs are twelve binary decisions: no confusion matrix
+            path = confusion_plot(result, folder / f"confusion__{slug(result['run_id'])}.png")
+            links.append(f"[{name}]({PLOTS_DIR}/{path.name})")
         learning = diagnostics_plot(result, folder / f"learning__{slug(result['run_id'])}.png")
         if learning:
             curves.append(f"[{name}]({PLOTS_DIR}/{learning.name})")
-    shown = [f"![UF1 against inference throughput]({PLOTS_DIR}/{figure.name})", ""] if figure else []
-    return shown + [
-            "Confusion matrices (row-normalized): " + " · ".join(links), ""] + (
+    what = "Mean AU F1" if table.is_au else "UF1"
+    shown = ([f"![{what} against inference throughput]({PLOTS_DIR}/{figure.name})", ""]
+             if figure else [])
+    return shown + ([
+            "Confusion matrices (row-normalized): " + " · ".join(links), ""] if links else []) + (
         ["Learning curves (training loss per fold, training accuracy): " + " · ".join(curves), ""]
         if curves else [])
 
@@ -591,4 +596,4 @@ def vs_best_delta(best: dict | None, result: dict) -> float | None:
     if result is best:
         return 0.0
     comparison, _ = paired_with(result, best)
-    return None if comparison is None else float(comparison.delta["uf1"])
+    return None if comparison is None else float(comparison.delta[headline_key(best)])

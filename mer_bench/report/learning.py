@@ -13,7 +13,9 @@ its own training clips, asked like a test set. A row shows **no learning** when 
   accuracy 0.550 against a majority rate 0.565, training UAR well above chance, test
   UF1 0.495 against majority's 0.241); or
 - its main training stage (the one with the most steps) ends with a loss no lower than
-  it started.
+  it started; or
+- (AU task) its mean AU F1 on its training clips (``train_au_f1``) is at or below that
+  of answering every AU present (``constant_au_f1``, MEB's constant baseline).
 
 Such a row is marked *no learning shown* on the markdown and the site, and is never a
 table's best row (``table_best``). Methods that train no stage (descriptors with an
@@ -56,6 +58,9 @@ def no_learning(result: dict) -> str | None:
         reasons.append(f"training accuracy {accuracy:.3f} <= majority-class rate {majority:.3f}"
                        + ("" if uar is None or chance is None
                           else f", training UAR {uar:.3f} <= chance {chance:.3f}"))
+    au_f1, constant = fitted.get("train_au_f1"), fitted.get("constant_au_f1")
+    if au_f1 is not None and constant is not None and au_f1 <= constant:
+        reasons.append(f"training AU F1 {au_f1:.3f} <= every-AU-present {constant:.3f}")
     name, main = max(stages.items(), key=lambda item: item[1]["steps"])
     start, end = main.get("loss_start"), main.get("loss_end")
     if main["steps"] >= 2 and start is not None and end is not None and end >= start:
@@ -90,8 +95,8 @@ def _dataset_majority(dataset: str, scheme: str) -> float | None:
 
 
 def table_best(items: list[tuple[object, dict]]) -> dict | None:
-    """The best row of a table sorted by UF1: the first that does not show
-    ``no_learning`` (None when every row does)."""
+    """The best row of a table sorted by its headline (UF1, mean AU F1): the first that
+    does not show ``no_learning`` (None when every row does)."""
     return next((r for _, r in items if no_learning(r) is None), None)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_bench.report.schema import headline_key
 from mer_bench.timing import SPEED_BATCH, speed_at
 
 PLOTS_DIR = "plots"
@@ -81,8 +82,8 @@ def confusion_plot(result: dict, path: Path) -> Path:
 
 
 def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Path | None:
-    """UF1 (with its interval) against inference clips/s at ``SPEED_BATCH`` (log scale),
-    one numbered point per (label, result), the labels in a legend below the axes (labels
+    """UF1 (AU tables: mean AU F1) with its interval against inference clips/s at
+    ``SPEED_BATCH`` (log scale), one numbered point per (label, result), the labels in a legend below the axes (labels
     beside points overlap); results without that figure are left out, and with none left
     no figure is drawn (None)."""
     shown = [(label, result, speed_at(result["timing"])) for label, result in items
@@ -91,17 +92,18 @@ def throughput_plot(items: list[tuple[str, dict]], title: str, path: Path) -> Pa
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6 + 0.2 * len(shown)))
+    key = headline_key(shown[0][1])
     for k, (label, result, rate) in enumerate(shown, 1):
         m = result["metrics"]
-        below, above = _error(m["uf1"], m["ci"]["uf1"])
-        ax.errorbar([rate], [m["uf1"]], yerr=[[below], [above]], fmt="o", capsize=3,
+        below, above = _error(m[key], m["ci"][key])
+        ax.errorbar([rate], [m[key]], yerr=[[below], [above]], fmt="o", capsize=3,
                     label=literal(f"{k}. {label}"))
-        ax.annotate(str(k), (rate, m["uf1"]), textcoords="offset points", xytext=(5, 3),
+        ax.annotate(str(k), (rate, m[key]), textcoords="offset points", xytext=(5, 3),
                     fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel(literal(f"inference throughput, clips/s at batch {SPEED_BATCH} (log; "
                           f"{_devices(items)})"))
-    ax.set_ylabel("UF1 (95 % interval)")
+    ax.set_ylabel(("mean AU F1" if key == "au_f1" else "UF1") + " (95 % interval)")
     ax.set_title(literal(title), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)

@@ -31,6 +31,10 @@ class ReportedResult:
     source: str = ""
     per_dataset: dict[str, tuple[float, float]] | None = field(default=None, compare=False)
     """UF1 and UAR per source dataset of a composite evaluation (``cde``), by dataset."""
+    f1_meb: float | None = None
+    """AU task: MEB's two-class F1 (``f1`` is then the mean AU F1, ``f1_kind`` ``au_f1``)."""
+    paper: str = ""
+    """The ``PAPER_URLS`` key of the source when it is not the method's own paper."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -39,13 +43,13 @@ class ReportedResult:
     @property
     def f1_name(self) -> str:
         """The paper's own name for its F1 figure: ``UF1`` only when it is one."""
-        return "UF1" if self.f1_kind == "uf1" else "F1 (paper's)"
+        return {"uf1": "UF1", "au_f1": "mean AU F1"}.get(self.f1_kind, "F1 (paper's)")
 
     @property
     def paper_url(self) -> str:
         """The paper's DOI or arXiv page (``PAPER_URLS``, by the paper that reports the
         row: the MEGC2019 baselines are STSTNet's table)."""
-        paper = "ststnet" if self.source.startswith(_STSTNET) else self.method
+        paper = self.paper or ("ststnet" if self.source.startswith(_STSTNET) else self.method)
         return PAPER_URLS[paper]
 
     @property
@@ -57,7 +61,8 @@ class ReportedResult:
 
     def figures(self) -> list[tuple[str, float]]:
         """(the paper's metric name, value) for every number the paper gives."""
-        named = [(self.f1_name, self.f1), ("UAR", self.uar), ("accuracy", self.accuracy)]
+        named = [(self.f1_name, self.f1), ("MEB F1 (two-class)", self.f1_meb), ("UAR", self.uar),
+                 ("accuracy", self.accuracy)]
         return [(name, value) for name, value in named if value is not None]
 
 
@@ -69,6 +74,7 @@ PAPER_URLS = {
     "attr-contrast": "https://arxiv.org/abs/2205.14643",
     "ma2mi": "https://arxiv.org/abs/2405.16451",
     "ststnet": "https://arxiv.org/abs/1902.03634",
+    "meb": "https://github.com/tvaranka/meb",
 }
 """Each reference paper's DOI (MCNet, from its accepted version) or arXiv abstract page,
 by method name; the MEGC2019 baselines' numbers are STSTNet's Table III."""
@@ -79,6 +85,17 @@ _ATTR = "attribute-embedding paper, Table III (accuracy, mean ± std over 5 3:2 
 _MA2MI = "MA2MI paper"
 _STSTNET = ("STSTNet paper (Liong et al., FG 2019), Table III: MEGC2019 composite, LOSO over "
             "68 subjects; its rows 1, 2 and 7 are the MEGC2019 baselines")
+
+
+_MEB = ("MEB repository (Varanka et al., 'Data Leakage and Evaluation Issues in "
+        "Micro-Expression Analysis'): CD6ME, mean of 5 seeds, printed by notebook ")
+
+
+def _cd6me(method: str, notebook: str, au_f1: float, au_f1_meb: float) -> ReportedResult:
+    """An ``au-lodo · cd6me · au12`` row of MEB: mean over held-out datasets of the mean
+    AU F1 (binary) and of MEB's two-class F1."""
+    return ReportedResult(method, "cd6me", "au12", "au-lodo", None, au_f1, None, "au_f1",
+                          f"{_MEB}{notebook}", f1_meb=au_f1_meb, paper="meb")
 
 
 def _megc(method: str, accuracy: float | None, uf1: float, uar: float,
@@ -130,6 +147,28 @@ REPORTED: tuple[ReportedResult, ...] = (
     _megc("off-apexnet", 0.7460, 0.7196, 0.7096, (0.6817, 0.6695), (0.8764, 0.8681),
           (0.5409, 0.5392)),
     _megc("ststnet", 0.7692, 0.7353, 0.7605, (0.6801, 0.7013), (0.8382, 0.8686), (0.6588, 0.6810)),
+    _cd6me("majority", "'Constant, LBPTOP, MDMO and OF + SVM' (Constant: every AU present)",
+           0.178, 0.089),
+    _cd6me("OF + RBF SVM", "'Constant, LBPTOP, MDMO and OF + SVM' (SVC C=28 on 32 x 32 flow; "
+           "not flow-svm)", 0.349, 0.651),
+    _cd6me("MDMO + RBF SVM", "'Constant, LBPTOP, MDMO and OF + SVM'", 0.270, 0.606),
+    _cd6me("lbp-top", "'Constant, LBPTOP, MDMO and OF + SVM' (polynomial-kernel SVC)", 0.137,
+           0.550),
+    _cd6me("off-apexnet", "'Optical flow networks' (3,000 epochs, Adam 1e-4)", 0.370, 0.663),
+    _cd6me("ststnet", "'Optical flow networks' (500 epochs, Adam 5e-5)", 0.310, 0.632),
 )
 """Every reference adapter's reported numbers (a new adapter's paper numbers go here:
 the leaderboard reads this table without importing any adapter)."""
+
+
+def reported_groups() -> list[tuple[str, list[ReportedResult], bool]]:
+    """(title, entries, whether it is the composite table with per-source columns) of the
+    board's reported tables: the MEGC2019 composite, every single-dataset setting, and
+    MEB's AU protocol."""
+    cde = [e for e in REPORTED if e.protocol == "cde"]
+    au = [e for e in REPORTED if e.f1_kind == "au_f1"]
+    other = sorted((e for e in REPORTED if e not in cde and e not in au),
+                   key=lambda e: (e.key, e.method))
+    return [("MEGC2019 composite (cde · megc2019)", cde, True),
+            ("Single-dataset protocols", other, False),
+            ("Action units, MEB's CD6ME (au-lodo · cd6me · au12)", au, False)]

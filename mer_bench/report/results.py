@@ -212,10 +212,11 @@ def mismatches(stored: object, fresh: object, where: str = "metrics", tol: float
 def verify_result(result: dict) -> list[str]:
     """Problems found recomputing the metrics from the predictions (empty = verified)."""
     classes = result["label_scheme"]["classes"]
+    codes = 2 ** len(classes) if result["label_scheme"].get("task") == "au" else len(classes)
     bad = [i for i, p in enumerate(result["predictions"])
-           if not (0 <= p["y_true"] < len(classes) and 0 <= p["y_pred"] < len(classes))]
+           if not (0 <= p["y_true"] < codes and 0 <= p["y_pred"] < codes)]
     if bad:
-        return [f"predictions {bad[:5]} have class indices outside 0..{len(classes) - 1}"]
+        return [f"predictions {bad[:5]} have labels outside 0..{codes - 1}"]
     fresh = json.loads(json.dumps(recompute_metrics(result)))
     diff = mismatches(result["metrics"], fresh)
     return [f"{d} does not match the stored predictions" for d in diff[:10]]

@@ -151,6 +151,10 @@ def schema_problems(result: object) -> list[str]:
     classes = result["label_scheme"]["classes"]
     if not classes or not all(isinstance(c, str) for c in classes):
         problems.append("'label_scheme.classes' must be a non-empty list of strings")
+    task = result["label_scheme"].get("task", "emotion")
+    if task not in TASKS or (task == "au" and len(classes) > MAX_AUS):
+        return [f"'label_scheme.task' must be one of {', '.join(TASKS)} (au: at most {MAX_AUS} "
+                f"AUs); got {_short(task)}"]
     if not all(isinstance(d, str) for d in result["datasets"]):
         problems.append("'datasets' must be a list of strings")
     seeds = result["seeds"]
@@ -161,17 +165,34 @@ def schema_problems(result: object) -> list[str]:
     if result["method"]["preset"] not in PRESETS:
         problems.append(f"unknown preset {_short(result['method']['preset'])}; "
                         f"known: {', '.join(PRESETS)}")
-    problems += _metric_problems(result["metrics"])
+    problems += _metric_problems(result["metrics"], task)
     problems += _timing_problems(result["timing"])
     problems += _fold_problems(result["folds"])
     if not problems:
-        problems += _prediction_problems(result, len(classes))
+        problems += _prediction_problems(result, len(classes), task)
     return problems[:5]
 
 
-def _metric_problems(metrics: dict) -> list[str]:
+TASKS = ("emotion", "au")
+MAX_AUS = 62
+"""Most AUs an AU result may declare (its labels are int64 bit masks)."""
+HEADLINES = {"emotion": ("uf1", "uar", "accuracy"), "au": ("au_f1", "au_f1_meb")}
+"""The headline metrics of a result of each task."""
+
+
+def result_task(result: dict) -> str:
+    """``emotion`` or ``au``: what a (schema-checked) result evaluates."""
+    return result["label_scheme"].get("task", "emotion")
+
+
+def headline_key(result: dict) -> str:
+    """The metric a result's table ranks by: ``uf1``, or ``au_f1`` for the AU task."""
+    return "au_f1" if result_task(result) == "au" else "uf1"
+
+
+def _metric_problems(metrics: dict, task: str = "emotion") -> list[str]:
     return [f"'metrics.{k}' must be a finite number; got {_short(metrics.get(k))}"
-            for k in ("accuracy", "uf1", "uar")
+            for k in HEADLINES[task]
             if not (is_number(metrics.get(k)) and math.isfinite(metrics[k]))]
 
 
@@ -426,7 +447,8 @@ PREDICTION_TYPES = (("sample_id", str), ("dataset", str), ("subject", str), ("fo
                     ("seed", int), ("y_true", int), ("y_pred", int))
 
 
-def _prediction_problems(result: dict, n_classes: int) -> list[str]:
+def _prediction_problems(result: dict, n_classes: int, task: str = "emotion") -> list[str]:
+    codes = 2 ** n_classes if task == "au" else n_classes
     on_track = bool(result.get("corruption"))
     supports = {(e.get("seed"), e.get("episode")): set(e.get("support_labels") or ())
                 for e in result.get("episodes", []) if isinstance(e, dict)}
@@ -439,8 +461,9 @@ def _prediction_problems(result: dict, n_classes: int) -> list[str]:
                 what = "an integer" if kind is int else "a string"
                 return [f"prediction {i}: '{key}' must be {what}; got "
                         f"{type(value).__name__} {_short(value)}"]
-        if not (0 <= p["y_true"] < n_classes and 0 <= p["y_pred"] < n_classes):
-            return [f"prediction {i}: class index outside 0..{n_classes - 1}"]
+        if not (0 <= p["y_true"] < codes and 0 <= p["y_pred"] < codes):
+            return [f"prediction {i}: {'AU mask' if task == 'au' else 'class index'} outside "
+                    f"0..{codes - 1}"]
         if "corrupted" in p and (not on_track or not isinstance(p["corrupted"], bool)):
             return [f"prediction {i}: 'corrupted' is only a boolean on the robustness track "
                     f"(a result with a 'corruption' block)"]
@@ -449,8 +472,9 @@ def _prediction_problems(result: dict, n_classes: int) -> list[str]:
             return [f"prediction {i}: 'episode' must be an integer or null"]
         scores = p.get("scores")
         if scores is not None:
-            problem = score_problem(scores, p["y_pred"], n_classes,
-                                     supports.get((p["seed"], episode)))
+            problem = (au_score_problem(scores, p["y_pred"], n_classes) if task == "au" else
+                       score_problem(scores, p["y_pred"], n_classes,
+                                     supports.get((p["seed"], episode))))
             if problem:
                 return [f"prediction {i}: {problem}"]
     return []
@@ -468,4 +492,17 @@ def score_problem(scores: object, y_pred: int, n_classes: int, allowed: set | No
     if scores[y_pred] is None or scores[y_pred] < max(scores[c] for c in candidates):
         return (f"'y_pred' {y_pred} is not the argmax of the stored scores "
                 f"({max(candidates, key=lambda c: scores[c])})")
+    return ""
+
+
+def au_score_problem(scores: object, y_pred: int, n_aus: int) -> str:
+    """What is wrong with an AU record's scores: a list of ``n_aus`` finite numbers whose
+    signs give ``y_pred`` (bit k set exactly where score k is > 0)."""
+    if not isinstance(scores, list) or len(scores) != n_aus:
+        return f"'scores' must be a list of {n_aus} numbers"
+    if not all(is_number(s) and math.isfinite(s) for s in scores):
+        return "'scores' must be finite numbers (NaN and infinity are not scores)"
+    mask = sum(1 << k for k, value in enumerate(scores) if value > 0)
+    if mask != y_pred:
+        return f"'y_pred' {y_pred} is not the AUs whose stored scores are > 0 ({mask})"
     return ""

@@ -56,7 +56,7 @@ from mer_bench.report.learning import (
     ineffective_pretraining,
     no_learning,
 )
-from mer_bench.report.reported import PAPER_URLS, REPORTED
+from mer_bench.report.reported import PAPER_URLS, REPORTED, reported_groups
 from mer_bench.report.staleness import stale_label
 from mer_bench.report.tables import (
     CDE_SOURCES,
@@ -152,14 +152,15 @@ def _row(table: Table, row) -> str:
         f' <small class="stale">({esc(n)})</small>' for n in notes)
     cells = [_cell(link, method_label(result)),
              _cell(esc(preset_cell(result)), title=departures_label(result))]
-    for key in ("uf1", "uar"):
+    for key in ("au_f1", "au_f1_meb") if table.is_au else ("uf1", "uar"):
         value, _, bounds = interval_label(m, key).partition(" ")
         cells.append(_cell(f"{value} <small>{esc(bounds)}</small>", repr(m[key]), "number"))
     if table.is_cde:
         for _, uf1, uar in cde_sources(result):
             cells.append(_cell("—" if uf1 is None else f"{uf1:.3f} / {uar:.3f}",
                                "" if uf1 is None else repr(uf1), "number"))
-    cells.append(_cell(f"{m['accuracy']:.3f}", repr(m["accuracy"]), "number"))
+    third = m["per_au_mean"]["f1"] if table.is_au else m["accuracy"]
+    cells.append(_cell(f"{third:.3f}", repr(third), "number"))
     cells.append(_cell(esc(seeds_label(result))))
     cells.append(_cell(*_number(t.get("fit_seconds"), ".2f"), "number"))
     rate, ranked = speed_at(t), table.ranked_speed(result)
@@ -178,8 +179,11 @@ def _row(table: Table, row) -> str:
 
 def _columns(table: Table) -> list[tuple[str, str]]:
     sources = [(f"{title} UF1 / UAR", "number") for _, title in CDE_SOURCES] if table.is_cde else []
-    return [("Method", "text"), ("Preset", "text"), ("UF1", "number"), ("UAR", "number"),
-            *sources, ("Accuracy", "number"), ("Seeds", "text"), ("Fit s/fold", "number"),
+    metrics = ([("Mean AU F1", "number"), ("MEB F1 (two-class)", "number"),
+                ("Per-AU F1, pooled mean", "number")] if table.is_au else
+               [("UF1", "number"), ("UAR", "number"), *sources, ("Accuracy", "number")])
+    return [("Method", "text"), ("Preset", "text"), *metrics, ("Seeds", "text"),
+            ("Fit s/fold", "number"),
             (f"Clips/s (batch {SPEED_BATCH})", "number"), ("Params", "number"),
             ("Device class", "text"), ("Date", "text"), ("vs best", "number")]
 
@@ -290,10 +294,8 @@ def index_page(results: list[tuple[Path, dict]], out: Path) -> str:
              "<p>Numbers copied from the papers, each under the paper's own metric name, "
              "with a link to the paper; not reproduced or verified here, and never ranked "
              "against verified rows.</p>"]
-    cde = [e for e in REPORTED if e.protocol == "cde"]
-    other = sorted((e for e in REPORTED if e.protocol != "cde"), key=lambda e: (e.key, e.method))
-    body += _reported_table("MEGC2019 composite (cde · megc2019)", cde, results, cde=True)
-    body += _reported_table("Single-dataset protocols", other, results, cde=False)
+    for title, entries, cde in reported_groups():
+        body += _reported_table(title, entries, results, cde=cde)
     body += ['</section><section id="synthetic" class="kind" data-data="synthetic"><h2>Synthetic twins</h2>',
              f'<p class="twin">{guide.html(guide.TWIN)}</p>']
     for table in synthetic:
@@ -415,6 +417,15 @@ def _ladder(timing: dict) -> list[str]:
             f'<div class="scroll"><table class="facts"><tr><th></th>{head}</tr>{rows}</table></div>']
 
 
+def _headline_text(metrics: dict) -> str:
+    """``UF1 … · UAR … · accuracy …``, or for the AU task ``mean AU F1 … · MEB F1 …``."""
+    if "au_f1" in metrics:
+        return (f"mean AU F1 {interval_label(metrics, 'au_f1')} · MEB F1 (two-class) "
+                f"{interval_label(metrics, 'au_f1_meb')}")
+    return (f"UF1 {interval_label(metrics, 'uf1')} · UAR {interval_label(metrics, 'uar')} · "
+            f"accuracy {metrics['accuracy']:.3f}")
+
+
 def _matrix(result: dict) -> list[str]:
     """The confusion matrix: a plain table (not sortable: its rows are classes in order)."""
     classes = result["label_scheme"]["classes"]
@@ -457,7 +468,7 @@ def _comparison(result: dict, best: dict | None) -> list[str]:
     from mer_bench.report.intervals import format_p
     rows = "".join(f"<tr><td>{k}</td><td>{c.delta[k]:+.3f}</td><td>[{c.ci[k][0]:+.3f}, "
                    f"{c.ci[k][1]:+.3f}]</td><td>{esc(format_p(c.p_value[k], prefix=False))}</td></tr>"
-                   for k in ("uf1", "uar", "accuracy"))
+                   for k in c.delta)
     return [f"<h2>Against the table's best row ({esc(best['method']['name'])}, seeds "
             f"{esc(','.join(map(str, shared)))})</h2>",
             "<p>This row minus the best; paired subject bootstrap-t.</p>",
@@ -498,8 +509,7 @@ def result_page(path: Path, result: dict, table: Table | None, out: Path) -> str
     body = [f"<h1>{esc(method['name'])} · {esc(result['protocol']['name'])} · "
             f"{esc(result.get('dataset'))} · {esc(result['label_scheme']['name'])}</h1>",
             f"<p>{kind}</p>",
-            f"<p>UF1 {esc(interval_label(m, 'uf1'))} · UAR {esc(interval_label(m, 'uar'))} · "
-            f"accuracy {m['accuracy']:.3f} · seeds {esc(seeds_label(result))} · "
+            f"<p>{esc(_headline_text(m))} · seeds {esc(seeds_label(result))} · "
             f"{esc(str(result.get('created', ''))[:10])}</p>",
             f"<p><small>{esc(m.get('ci_method', ''))}</small></p>",
             *_links(result, table),
@@ -523,9 +533,16 @@ def result_page(path: Path, result: dict, table: Table | None, out: Path) -> str
                                      ("dataset", result.get("dataset")),
                                      ("classes", result["label_scheme"]["classes"]),
                                      ("corruption", result.get("corruption", ""))])
-    body += _matrix(result)
-    body += _records("Per class", m.get("per_class", {}), ["f1", "recall", "support"])
-    body += _records("Per source dataset", m.get("per_dataset", {}), ["uf1", "uar", "accuracy", "n"])
+    if "au_f1" in m:
+        body += _records("Per AU (pooled over every held-out clip)", m.get("per_au", {}),
+                         ["f1", "f1_meb", "positives", "predicted"])
+        body += _records("Per held-out dataset (mean over AUs)", m.get("per_dataset", {}),
+                         ["au_f1", "au_f1_meb", "n"])
+    else:
+        body += _matrix(result)
+        body += _records("Per class", m.get("per_class", {}), ["f1", "recall", "support"])
+        body += _records("Per source dataset", m.get("per_dataset", {}),
+                         ["uf1", "uar", "accuracy", "n"])
     body += _records("Per subject", m.get("per_subject", {}), ["accuracy", "uf1", "uar", "n"])
     curves = diagnostics_plot(result, out / "plots" / f"learning__{slug(result['run_id'])}.png")
     summary = result.get("diagnostics", {}).get("summary", {})

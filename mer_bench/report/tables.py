@@ -3,7 +3,8 @@ site (``site``): which results share a table, in which order, which re-runs coll
 one row, which row is best, and what the table's header says about its protocol.
 
 A table holds the verified results of one (protocol with its parameters, dataset, label
-scheme, preset, corruption) key. Rows are sorted by UF1, descending. Results whose
+scheme, preset, corruption) key. Rows are sorted by UF1 (AU tables: mean AU F1),
+descending. Results whose
 predictions are the same clip for clip (same method, config and protocol; a
 seed-independent method's seeds 0,1,2 repeat its seed 0) are one row: a re-run that came
 out identical is shown once, with its copies named, instead of twice with a "+0.000
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mer_bench.report.learning import table_best
+from mer_bench.report.schema import headline_key
 from mer_bench.timing import speed_at
 
 CDE_SOURCES = (("smic", "SMIC-HS"), ("casme2", "CASME II"), ("samm", "SAMM"))
@@ -70,6 +72,11 @@ class Table:
     @property
     def is_cde(self) -> bool:
         return self.protocol == "cde"
+
+    @property
+    def is_au(self) -> bool:
+        """An AU-task table: ranked by mean AU F1, its classes are AUs."""
+        return bool(self.rows) and self.rows[0].result["label_scheme"].get("task") == "au"
 
     @property
     def classes(self) -> list[str]:
@@ -151,7 +158,8 @@ def collapse_identical(items: list[tuple[Path, dict]]) -> list[Row]:
             rows[key].copies.append(path)
         else:
             rows[key] = Row(path, result)
-    return sorted(rows.values(), key=lambda r: (-r.result["metrics"]["uf1"], str(r.path)))
+    return sorted(rows.values(), key=lambda r: (-r.result["metrics"][headline_key(r.result)],
+                                                 str(r.path)))
 
 
 def anchor(text: str, taken: set[str]) -> str:

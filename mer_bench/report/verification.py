@@ -123,10 +123,15 @@ def _score_problems(result: dict) -> list[str]:
 def _fold_problems(result: dict, samples: pd.DataFrame) -> list[str]:
     from mer_bench.data.schemes import get_scheme
     from mer_bench.protocols import get_protocol
-    classes = list(get_scheme(result["label_scheme"]["name"], result["dataset"]).classes)
+    scheme = get_scheme(result["label_scheme"]["name"], result["dataset"])
+    classes = list(scheme.classes)
     if classes != list(result["label_scheme"]["classes"]):
         return [f"class order {result['label_scheme']['classes']} is not the scheme's {classes}"]
     protocol = get_protocol(result["protocol"]["name"], **result["protocol"]["params"])
+    task = result["label_scheme"].get("task", "emotion")
+    if not scheme.task == protocol.task == task:
+        return [f"task {task!r} does not match scheme {scheme.name!r} ({scheme.task}) and "
+                f"protocol {protocol.name!r} ({protocol.task})"]
     if protocol.version != result["protocol"].get("version", protocol.version):
         return [f"protocol version {result['protocol'].get('version')} is not the installed "
                 f"{protocol.version}; rerun to compare"]

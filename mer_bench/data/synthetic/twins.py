@@ -311,3 +311,27 @@ def load_synth_megc2019(data_seed: int = 0, strict: bool = False, face_crop: str
     parts = [load_twin(n, data_seed) for n in ("synth-smic", "synth-casme2", "synth-samm")]
     table = pd.concat([p.samples for p in parts], ignore_index=True)
     return CompositeDataset("synth-megc2019", parts, select_official(table, "synth-megc2019"))
+
+
+@register_dataset("synth-megc2019-casme3a", "synthetic MEGC2019 composite (442 rows) and every "
+                                           "clip of synth-casme3a (lodo with four sources)")
+def load_synth_megc2019_casme3a(data_seed: int = 0, strict: bool = False,
+                                face_crop: str = "detect") -> CompositeDataset:
+    megc = load_synth_megc2019(data_seed)
+    casme3a = load_twin("synth-casme3a", data_seed)
+    return CompositeDataset("synth-megc2019-casme3a", [*megc.parts.values(), casme3a],
+                            pd.concat([megc.samples, casme3a.samples], ignore_index=True))
+
+
+CD6ME_TWINS = ("synth-casme", "synth-casme2", "synth-samm", "synth-4dme", "synth-mmew",
+               "synth-casme3a")
+"""The twins of MEB's CD6ME composite, in its order."""
+
+
+@register_dataset("synth-cd6me", "synthetic CD6ME composite (AU task): every clip of the "
+                                 "casme, casme2, samm, 4dme, mmew and casme3a twins")
+def load_synth_cd6me(data_seed: int = 0, strict: bool = False, face_crop: str = "detect"
+                     ) -> CompositeDataset:
+    parts = [load_twin(n, data_seed) for n in CD6ME_TWINS]
+    table = pd.concat([p.samples for p in parts], ignore_index=True)
+    return CompositeDataset("synth-cd6me", parts, table)
