@@ -52,6 +52,18 @@ def test_jackknife_se_of_accuracy_is_the_textbook_delete_one_subject_jackknife()
     assert jackknife_se(statistic, weights)["accuracy"][0] > 0
 
 
+def test_jackknife_in_pieces_equals_the_jackknife_at_once(monkeypatch):
+    from mer_bench.report import intervals
+    y_true, y_pred, subjects = _clustered()
+    statistic = WeightedMetric(unit_cells(y_true, y_pred, subjects, None, 3))
+    weights = intervals.draw_weights(14, 50, seed=1)
+    whole = jackknife_se(statistic, weights)
+    monkeypatch.setattr(intervals, "JACKKNIFE_CELLS", 14 * 14 * 7)  # 7 draws a piece
+    pieces = jackknife_se(statistic, weights)
+    for k in whole:
+        np.testing.assert_allclose(pieces[k], whole[k], rtol=1e-12)
+
+
 def test_p_value_is_dual_to_the_interval():
     """p < 0.05 exactly when the 95 % interval excludes 0, over many data sets."""
     for seed in range(12):
