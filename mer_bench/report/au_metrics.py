@@ -120,20 +120,21 @@ def au_summary(predictions: pd.DataFrame, classes: tuple[str, ...]) -> dict:
     ``per_au`` (pooled over every held-out clip: f1, f1_meb, positives, predicted) and
     their mean ``per_au_mean``, and ``per_seed`` with several seeds."""
     n_aus = len(classes)
-    head = AUWeightedMetric(au_cells(predictions, n_aus))
+    head = _statistic(predictions, n_aus)
     out = {k: float(v[0]) for k, v in head(np.ones((1, head.n_clusters))).items()}
     out["ci"], out["ci_method"] = au_intervals(predictions, n_aus)
+    per_data = head.cells.sum(1)  # (D, A, 4), datasets in sorted order as au_cells
+    sizes = predictions.groupby(predictions["dataset"].astype(str), sort=True).size()
     out["per_dataset"] = {}
-    for name, part in predictions.groupby("dataset", sort=True):
-        f1, meb = f1_scores(au_counts(part["y_true"].to_numpy(), part["y_pred"].to_numpy(),
-                                      n_aus).sum(0))
-        out["per_dataset"][str(name)] = {"au_f1": float(f1.mean()), "au_f1_meb": float(meb.mean()),
-                                         "n": int(len(part))}
-    counts = au_counts(predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy(), n_aus)
-    f1, meb = f1_scores(counts.sum(0))
+    for (name, n), counts in zip(sizes.items(), per_data):
+        f1, meb = f1_scores(counts)
+        out["per_dataset"][name] = {"au_f1": float(f1.mean()), "au_f1_meb": float(meb.mean()),
+                                    "n": int(n)}
+    pooled = per_data.sum(0)  # (A, 4)
+    f1, meb = f1_scores(pooled)
     out["per_au"] = {c: {"f1": float(f1[k]), "f1_meb": float(meb[k]),
-                         "positives": int(counts[:, k, 0].sum() + counts[:, k, 2].sum()),
-                         "predicted": int(counts[:, k, 0].sum() + counts[:, k, 1].sum())}
+                         "positives": int(pooled[k, 0] + pooled[k, 2]),
+                         "predicted": int(pooled[k, 0] + pooled[k, 1])}
                      for k, c in enumerate(classes)}
     out["per_au_mean"] = {"f1": float(f1.mean()), "f1_meb": float(meb.mean())}
     if predictions["seed"].nunique() > 1:
