@@ -15,9 +15,9 @@ each (``CONTEXT_BYTES``) exceed the device's free memory. Predictions do not dep
 which worker or device ran a fold (a fold's numbers depend on its seed, its data and
 ``--threads``), so they are those of ``--jobs 1`` on a device of the same model.
 
-On a Dask cluster (``--backend dask``), give each GPU worker one process and its own
-``CUDA_VISIBLE_DEVICES``: tasks then run on ``cuda`` there; ``--devices`` is for one
-machine.
+On a Dask cluster (``--backend dask``), give each GPU worker one thread, its own
+``CUDA_VISIBLE_DEVICES`` and ``--resources GPU=1``: GPU folds ask for that resource
+(``mer_bench.scaleout``) and run on ``cuda`` there; ``--devices`` is for one machine.
 """
 
 from __future__ import annotations

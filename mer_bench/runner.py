@@ -1,9 +1,8 @@
 """The runner: dataset -> scheme -> features (cached) -> folds (parallel) -> result file.
 
 Each training group (one fold, or all few-shot episodes of a seed, which share one fit)
-is a task. Tasks fan out with joblib (``loky`` processes by default; any joblib backend
-by name, e.g. ``dask`` or ``ray`` once their joblib integration is installed and
-registered). Every finished task is written at once to
+is a task. Tasks fan out over ``mer_bench.scaleout`` (``loky`` processes by default; a
+Dask cluster; Ray or any other joblib backend by name). Every finished task is written at once to
 ``<out>/.partial/<run-id>/`` so an interrupted run continues with ``resume=True``;
 the partial folder is removed only after the result file is written.
 
@@ -35,7 +34,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 from mer_bench.context import AuxiliaryLoader, FeatureLoader, RunContext, macro_source
@@ -307,7 +305,7 @@ def run(options: RunOptions) -> Path:
         todo = [t for t in tasks if t.key not in done]
         per_device = options.jobs
         options = replace(options, jobs=worker_count(options.jobs * len(devices), len(tasks)))
-        if todo and options.jobs > 1 and options.backend == "loky":
+        if todo and options.jobs > 1 and on_this_machine(options):
             check_fit(name, options.preset, options.method_overrides, devices, per_device)
         cache_root = portable.cache_root(options.cache_dir if options.cache_dir is not None
                                          else default_cache_dir(), options.portable)
@@ -395,7 +393,7 @@ def method_device(method: Method, options: RunOptions) -> str:
     """The device ``method`` runs on (``resolve_device``). A method that does not use
     torch runs on the CPU: ``--amp`` is refused for it and a GPU named by ``--device`` is
     noted as unused."""
-    device = resolve_device(options.device, method.uses_torch)
+    device = resolve_device(options.device, method.uses_torch, local=on_this_machine(options))
     if not method.uses_torch:
         if options.amp:
             raise MerBenchError(f"--amp: {method.name} does not use torch; bf16 autocast has "
@@ -404,6 +402,13 @@ def method_device(method: Method, options: RunOptions) -> str:
             warnings.warn(f"{method.name} does not use torch: it runs on the CPU, not on "
                           f"{options.device!r}", stacklevel=2)
     return device
+
+
+def on_this_machine(options: RunOptions) -> bool:
+    """Whether the run's folds execute on this machine (local processes or a local Dask
+    cluster), not on the workers of a ``--scheduler`` cluster: only then are the GPU and
+    its free memory this process sees the ones the folds will use."""
+    return not options.scheduler
 
 
 def numeric_mode(method: Method, options: RunOptions, device: str) -> dict:
@@ -450,7 +455,7 @@ def worker_devices(method: Method, options: RunOptions, device: str) -> tuple[st
     if options.backend != "loky":
         raise MerBenchError(f"--devices is for local workers (--backend loky); on a "
                             f"{options.backend} cluster give each GPU worker its own "
-                            f"CUDA_VISIBLE_DEVICES")
+                            f"CUDA_VISIBLE_DEVICES (Dask: and --resources GPU=1; README)")
     return tuple(resolve_device(d, True) for d in options.devices)
 
 
@@ -513,10 +518,10 @@ def _execute(worker: "TaskWorker", todo: list[Task], partial_dir: Path, run_hash
     partial_dir.mkdir(parents=True, exist_ok=True)
     bar = progress_bar(len(todo), f"{worker.method} folds", "fold", options.progress)
     try:
-        with backend_session(options.backend, options.jobs, options.scheduler) as backend, \
-                parallel_config(**pool_config(backend, options.jobs)):
-            results = Parallel(return_as="generator_unordered")(delayed(worker)(t) for t in todo)
-            for task, record in results:
+        gpu = worker.device.startswith("cuda")
+        with backend_session(options.backend, options.jobs, options.scheduler, gpu,
+                             initializer=exit_with_parent) as fan_out:
+            for task, record in fan_out(worker, todo):
                 record |= {"run_hash": run_hash, "key": task.key}
                 write_json(partial_dir / f"{task.key}.json", record, indent=None)
                 done[task.key] = record
@@ -548,18 +553,11 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-def pool_config(backend: str, jobs: int) -> dict:
-    """joblib ``parallel_config`` arguments for the run's workers. Local ``loky`` workers
-    start their parent watch (``exit_with_parent``) as the pool's initializer, before
-    they unpickle a task: a run killed while its workers start leaves none behind."""
-    extra = {"initializer": exit_with_parent} if backend == "loky" and jobs > 1 else {}
-    return {"backend": backend, "n_jobs": jobs, **extra}
-
-
 @dataclass(eq=False)
 class TaskWorker:
     """Fits a fresh method for one task and predicts its folds (runs in a worker).
-    Hashed by identity (``eq=False``): joblib's Dask backend keys what it ships by hash."""
+    Hashed by identity (``eq=False``): it holds arrays, and a cluster ships it as one
+    object."""
 
     method: str
     adapter_file: str | None
@@ -597,6 +595,8 @@ class TaskWorker:
             if len(self.devices) > 1:
                 slot = claim_slot(self.slot_dir, self.run_id, self.jobs)
                 self.device = self.devices[slot % len(self.devices)]
+        if self.device.startswith("cuda"):  # a cluster's worker did not inherit the pin
+            cuda_determinism()
         position = self.positions
         if self.adapter_file:  # a submitted .py adapter: register it in this process too
             load_adapter_file(self.adapter_file)
@@ -647,7 +647,8 @@ class TaskWorker:
         timing = {
             "fit_seconds": fit_seconds, **speed, "n_train": len(train), "params": method.parameter_count(),
             "model_bytes": method.model_bytes(), "peak_memory_bytes": peak_memory(self.device),
-            "device": self.device, "threads": self.threads, "dtype": dtype,
+            "device": self.device, "device_name": device_name(self.device),
+            "threads": self.threads, "dtype": dtype,
         }
         return task, {"seed": task.seed, "group": task.group, "predictions": records,
                       "episodes": episodes, "timing": timing, "diagnostics": diagnostics,
@@ -840,11 +841,13 @@ def _assemble(outputs: list[dict], protocol: Protocol, method: Method, dataset: 
             "fit_seconds_total": float(np.sum([t["fit_seconds"] for t in timings])),
             **_speed_summary(timed),
             "dtype": timings[0]["dtype"], "threads": timings[0]["threads"],
-            "device_class": device_class(device, timings[0]["threads"]),
+            "device_class": device_class(device, timings[0]["threads"],
+                                         timings[0].get("device_name")),
             "params": int(np.median([t["params"] for t in timings])),
             "model_bytes": int(np.median([t["model_bytes"] for t in timings])),
             "peak_memory_bytes": int(max(t["peak_memory_bytes"] for t in timings)),
-            "device": ", ".join(sorted({device_name(t["device"]) for t in timings})),
+            "device": ", ".join(sorted({t.get("device_name") or device_name(t["device"])
+                                        for t in timings})),
             "per_task": [{"seed": o["seed"], "group": o["group"], **o["timing"]} for o in outputs],
         },
         "environment": environment(),

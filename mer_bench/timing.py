@@ -50,10 +50,12 @@ FLOAT32, BF16 = "float32", "bfloat16-autocast"
 _PINNED: dict[str, int] = {}
 
 
-def resolve_device(device: str, uses_torch: bool = True) -> str:
+def resolve_device(device: str, uses_torch: bool = True, local: bool = True) -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; a method that does not
     use torch always runs on ``cpu``. Raises ``MerBenchError`` for an unknown device or
-    CUDA asked for on a machine without it."""
+    CUDA asked for on a machine without it. ``local=False``: the folds run on a
+    cluster's workers (``--scheduler``), so a ``cuda`` device named explicitly is theirs
+    to have and is not looked for here."""
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise MerBenchError(f"unknown device {device!r}; choose from auto, cpu, cuda")
     if not uses_torch or device == "cpu":
@@ -61,7 +63,7 @@ def resolve_device(device: str, uses_torch: bool = True) -> str:
     import torch
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if not torch.cuda.is_available():
+    if local and not torch.cuda.is_available():
         raise MerBenchError(f"device {device!r} asked for but torch sees no CUDA GPU")
     return device
 
@@ -276,10 +278,12 @@ def ladder_cap(entries: list[dict]) -> int | None:
     return max(sizes) if sizes and max(sizes) < max(LADDER) else None
 
 
-def device_class(device: str, threads: int) -> str:
-    """What speed figures are comparable within: ``GPU: <name>`` or ``CPU · N thread(s)``."""
+def device_class(device: str, threads: int, name: str | None = None) -> str:
+    """What speed figures are comparable within: ``GPU: <name>`` or ``CPU · N thread(s)``.
+    ``name``: the GPU's name as the worker that ran on it recorded it (a cluster's GPU
+    is not this process's); asked of torch here when None."""
     if device.startswith("cuda"):
-        return f"GPU: {device_name(device)}"
+        return f"GPU: {name or device_name(device)}"
     return f"CPU · {threads} thread" + ("s" if threads != 1 else "")
 
 

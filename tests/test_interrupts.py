@@ -105,11 +105,11 @@ def test_local_workers_watch_their_parent_from_the_start(tmp_path):
     pids = tmp_path / "pids"
     parent_code = (
         "import os, time, pathlib\n"
-        "from joblib import Parallel, delayed, parallel_config\n"
-        "from mer_bench.runner import pool_config\n"
+        "from mer_bench.runner import exit_with_parent\n"
+        "from mer_bench.scaleout import backend_session\n"
         f"def nap(k):\n    pathlib.Path({str(pids)!r}, str(os.getpid())).touch(); time.sleep(60)\n"
-        "with parallel_config(**pool_config('loky', 2)):\n"
-        "    Parallel()(delayed(nap)(k) for k in range(2))\n")
+        "with backend_session('loky', 2, None, initializer=exit_with_parent) as fan_out:\n"
+        "    list(fan_out(nap, range(2)))\n")
     pids.mkdir()
     parent = subprocess.Popen([sys.executable, "-c", parent_code])
     deadline = time.time() + 60
